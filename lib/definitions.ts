@@ -1,0 +1,70 @@
+// Schemas of the files teams write: step.yaml and playbook YAML. Strict: an unknown key is a typo.
+import { z } from 'zod';
+
+export const OS_NAMES = ['windows', 'linux'] as const;
+export type OsName = (typeof OS_NAMES)[number];
+export const Os = z.enum(OS_NAMES);
+
+/** The record kinds are the contract between collection and triage. */
+export const RECORD_KINDS = ['host', 'process', 'connection', 'autorun', 'detection', 'dump', 'file', 'text'] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+
+const identifier = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a PowerShell-friendly name: a letter, then letters, digits or _');
+const stepId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes (it names a folder)');
+
+export const ParamDef = z.strictObject({
+  name: identifier,
+  type: z.enum(['string', 'int', 'number', 'bool', 'list']),
+  default: z.unknown().optional(),
+  required: z.boolean().default(false),
+  description: z.string().default(''),
+});
+export type ParamDef = z.infer<typeof ParamDef>;
+
+export const ToolDef = z.strictObject({
+  name: z.string().min(1),
+  sha256: z.string().regex(/^[A-Fa-f0-9]{64}$/, 'must be the SHA-256 of the tool, 64 hex digits'),
+  description: z.string().default(''),
+});
+
+export const StepDef = z.strictObject({
+  id: stepId,
+  description: z.string().min(1),
+  kind: z.enum(RECORD_KINDS),
+  os: z.array(Os).min(1),
+  admin: z.boolean().default(false),
+  timeout: z.number().positive().max(86400),
+  parameters: z.array(ParamDef).default([]),
+  tools: z.array(ToolDef).default([]),
+  produces: z.array(z.string()).default([]),
+  references: z.array(z.string()).default([]),
+});
+export type StepDef = z.infer<typeof StepDef>;
+
+export const PlaybookStepRef = z
+  .strictObject({
+    step: stepId.optional(),
+    id: stepId.optional(),
+    run: z.string().min(1).optional(),
+    description: z.string().optional(),
+    kind: z.enum(RECORD_KINDS).optional(),
+    os: z.array(Os).min(1).optional(),
+    params: z.record(z.string(), z.unknown()).default({}),
+    timeout: z.number().positive().max(86400).optional(),
+    continueOnError: z.boolean().optional(),
+  })
+  .refine((s) => (s.step === undefined) !== (s.run === undefined), {
+    message: 'a playbook step needs exactly one of `step:` (the id of a step) or `run:` (inline PowerShell)',
+  })
+  .refine((s) => s.run === undefined || s.id !== undefined, {
+    message: 'an inline `run:` step needs an `id:`',
+  });
+export type PlaybookStepRef = z.infer<typeof PlaybookStepRef>;
+
+export const PlaybookDef = z.strictObject({
+  name: stepId,
+  description: z.string().min(1),
+  parameters: z.array(ParamDef).default([]),
+  steps: z.array(PlaybookStepRef).min(1),
+});
+export type PlaybookDef = z.infer<typeof PlaybookDef>;

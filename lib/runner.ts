@@ -1,0 +1,77 @@
+// Runs a plan's steps in order on one session and hands each result to the evidence writer.
+// It never reads records for meaning: that is triage's job.
+import type { ManifestStep, StepStatus } from './evidence/manifest.ts';
+import type { EvidenceWriter, StepOutcome } from './evidence/writer.ts';
+import type { Plan, PlannedStep } from './plan.ts';
+import { composeScript } from './script.ts';
+import type { Session } from './session/session.ts';
+import { safeLine } from './text.ts';
+
+export type RunEvent =
+  | { type: 'host-started'; host: string }
+  | { type: 'host-opened'; host: string; hostname: string; os: string; dir: string }
+  | { type: 'step-started'; host: string; step: PlannedStep }
+  | { type: 'step-ended'; host: string; step: PlannedStep; status: StepStatus; reason: string | null; records: number; durationMs: number }
+  | { type: 'host-ended'; host: string; state: string; dir: string | null; error: string | null };
+
+export interface RunnerOptions {
+  signal?: AbortSignal;
+  onEvent?: (e: RunEvent) => void;
+  host: string;
+}
+
+export async function runPlan(plan: Plan, session: Session, writer: EvidenceWriter, opts: RunnerOptions): Promise<ManifestStep[]> {
+  const results: ManifestStep[] = [];
+  let stopReason: string | null = null;
+  for (const step of plan.steps) {
+    const os = session.info.os;
+    opts.onEvent?.({ type: 'step-started', host: opts.host, step });
+    let outcome: StepOutcome;
+    const script = composeScript(step, os);
+    if (opts.signal?.aborted) {
+      outcome = skipped('the run was interrupted before this step');
+    } else if (stopReason) {
+      outcome = skipped(stopReason);
+    } else if (!script) {
+      outcome = skipped(`no script for ${os}; this step supports ${Object.keys(step.scripts).join(', ') || 'no OS'}`);
+    } else if (step.admin && !session.info.admin) {
+      outcome = skipped(`needs administrator rights; ${session.info.user} is not an administrator on ${session.info.hostname}`);
+    } else {
+      outcome = await runStep(step, script, session, writer, opts);
+    }
+    outcome.os ??= script ? os : null;
+    const entry = await writer.recordStep(step, outcome);
+    if (outcome.fetched) await session.release(outcome.fetched);
+    results.push(entry);
+    opts.onEvent?.({ type: 'step-ended', host: opts.host, step, status: entry.status, reason: entry.reason, records: entry.records, durationMs: entry.durationMs });
+    if ((entry.status === 'failed' || entry.status === 'timeout') && !step.continueOnError) {
+      stopReason = `step ${step.id} ${entry.status} and has continueOnError: false`;
+    }
+  }
+  return results;
+}
+
+function skipped(reason: string): StepOutcome {
+  return { status: 'skipped', reason, partial: false, os: null };
+}
+
+async function runStep(step: PlannedStep, script: string, session: Session, writer: EvidenceWriter, opts: RunnerOptions): Promise<StepOutcome> {
+  const os = session.info.os;
+  writer.stepStarting(step, os, script);
+  const started = new Date();
+  const run = await session.run(script, step.params, { timeoutMs: step.timeoutSec * 1000, signal: opts.signal });
+  const ended = new Date();
+  const base = { os, script, started, ended, summary: run.summary, fetched: run.fetched, hostOutput: run.hostOutput };
+  switch (run.outcome) {
+    case 'timeout':
+      return { ...base, status: 'timeout', reason: `stopped after its ${step.timeoutSec}s timeout; what it produced before is kept`, partial: true };
+    case 'aborted':
+      return { ...base, status: 'failed', reason: 'interrupted by the operator; what it produced before is kept', partial: true };
+    case 'host-lost':
+      return { ...base, status: 'failed', reason: `the PowerShell host stopped during the step: ${safeLine(run.hostOutput)}`, partial: true };
+    case 'completed':
+      if (!run.summary) return { ...base, status: 'failed', reason: `the script did not run: ${safeLine(run.hostOutput) || 'no output'}`, partial: false };
+      if (run.summary.status === 'failed') return { ...base, status: 'failed', reason: safeLine(run.summary.message ?? 'the step threw'), partial: false };
+      return { ...base, status: 'ok', reason: null, partial: false };
+  }
+}

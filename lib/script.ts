@@ -1,0 +1,75 @@
+// Builds exactly what runs on a host: the fixed prelude + the step body, and the one-line invocation.
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { OsName } from './definitions.ts';
+import type { PlannedStep } from './plan.ts';
+import type { ParamValue } from './params.ts';
+import { stripConsoleModes } from './text.ts';
+
+const PRELUDE_FILE = join(dirname(fileURLToPath(import.meta.url)), 'powershell', 'prelude.ps1');
+let prelude: string | undefined;
+export function preludeSource(): string {
+  prelude ??= readFileSync(PRELUDE_FILE, 'utf8').replace(/\r\n/g, '\n');
+  return prelude;
+}
+
+/** JSON depth for records: deep enough for nested objects, bounded so a cyclic object cannot blow up. */
+export const RECORD_DEPTH = 5;
+
+/** The script file that runs for `step` on `os`; it is saved verbatim as evidence. */
+export function composeScript(step: PlannedStep, os: OsName): string | undefined {
+  const script = step.scripts[os];
+  if (!script) return undefined;
+  const origin = script.file.startsWith('/') || /^[A-Za-z]:/.test(script.file) ? relative(process.cwd(), script.file) : script.file;
+  const body = script.body.replace(/\r\n/g, '\n').replace(/\s+$/, '');
+  return (
+    preludeSource() +
+    `\n# ---- step ${step.id} (${step.stepId}, ${os}) from ${origin.replace(/[\r\n]/g, ' ')} ----\n` +
+    `Invoke-MagpieStep {\n${body}\n}\n`
+  );
+}
+
+export interface InvocationContext {
+  params: Record<string, ParamValue>;
+  /** Folder on the target where the step writes records, logs and files. */
+  stage: string;
+  depth: number;
+  /** What the session's probe learned, for steps that cannot ask the same way on every OS. */
+  target: { user: string; admin: boolean };
+}
+
+function b64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+/**
+ * One line for the host: the script and its context travel as base64, which has no character
+ * PowerShell treats as code or quote, and a single line cannot stall pwsh's stdin reader.
+ */
+export function invocationLine(script: string, ctx: InvocationContext): string {
+  return (
+    `& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${b64(script)}'))))` +
+    ` -MagpieContext '${b64(JSON.stringify(ctx))}'`
+  );
+}
+
+/** Decodes the summary line the prelude prints last; undefined when the step never got that far. */
+export interface StepSummary {
+  status: 'ok' | 'failed';
+  records: number;
+  errors: number;
+  message: string | null;
+  files: { path: string; size: number; sha256: string }[];
+}
+
+export function parseSummary(stdout: string): { summary?: StepSummary; rest: string } {
+  const text = stripConsoleModes(stdout);
+  const matches = [...text.matchAll(/MAGPIE-SUMMARY:([A-Za-z0-9+/=]+)/g)];
+  const last = matches.at(-1);
+  if (!last) return { rest: text.trim() };
+  const raw = JSON.parse(Buffer.from(last[1], 'base64').toString('utf8'));
+  const files = raw.files == null ? [] : Array.isArray(raw.files) ? raw.files : [raw.files];
+  const rest = text.slice(0, last.index) + text.slice(last.index! + last[0].length);
+  return { summary: { ...raw, files }, rest: rest.trim() };
+}

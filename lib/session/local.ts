@@ -1,0 +1,129 @@
+// The local transport: a pwsh on the responder's own machine, staging in a local temp folder.
+import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { OsName } from '../definitions.ts';
+import { invocationLine, parseSummary, RECORD_DEPTH, type InvocationContext } from '../script.ts';
+import { HostLostError, PwshHost } from './pwsh-host.ts';
+import { safeLine } from '../text.ts';
+import type { RunOptions, Session, SessionRun, TargetInfo } from './session.ts';
+
+const PROBE = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'powershell', 'probe.ps1'), 'utf8');
+const HOST_OUTPUT_LIMIT = 64 * 1024;
+
+export interface LocalSessionOptions {
+  /** Name the responder gave; defaults to the machine's hostname. */
+  name?: string;
+  /**
+   * PowerShell dot-sourced into every host this session starts, before any step. Tests use it
+   * to stand in for Windows-only cmdlets; it is recorded in the manifest when set.
+   */
+  startupScript?: string;
+  /** Pick the scripts of this OS instead of the probed one (with startupScript, for recorded Windows data). */
+  osOverride?: OsName;
+}
+
+/** Runs the probe and decodes it; shared by transports that talk to a PwshHost. */
+export async function probeHost(host: PwshHost): Promise<Omit<TargetInfo, 'name' | 'transport'> & { tempDir: string }> {
+  const line = `& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${Buffer.from(PROBE).toString('base64')}'))))`;
+  const reply = await host.invoke(line);
+  const m = /MAGPIE-PROBE:([A-Za-z0-9+/=]+)/.exec(reply.stdout);
+  if (!m) throw new HostLostError(`the host did not answer the identification probe: ${safeLine(reply.stderr || reply.stdout, 500)}`);
+  const raw = JSON.parse(Buffer.from(m[1], 'base64').toString('utf8'));
+  // Timed on a warm host, so the round trip is small and its midpoint is a fair estimate.
+  const t0 = Date.now();
+  const clock = await host.invoke(`'MAGPIE-CLOCK:' + [DateTime]::UtcNow.ToString('o')`);
+  const t1 = Date.now();
+  const c = /MAGPIE-CLOCK:(\S+)/.exec(clock.stdout);
+  const skew = c ? Date.parse(c[1]) - (t0 + t1) / 2 : 0;
+  return { ...raw, clockSkewMs: Math.round(skew) };
+}
+
+export class LocalSession implements Session {
+  private host!: PwshHost;
+  info!: TargetInfo;
+  private stageRoot!: string;
+  private runs = 0;
+
+  private constructor(private opts: LocalSessionOptions) {}
+
+  static async open(opts: LocalSessionOptions = {}): Promise<LocalSession> {
+    const s = new LocalSession(opts);
+    s.stageRoot = mkdtempSync(join(tmpdir(), 'magpie-stage-'));
+    await s.startHost();
+    const probed = await probeHost(s.host);
+    s.info = {
+      name: opts.name ?? probed.hostname,
+      hostname: probed.hostname,
+      fqdn: probed.fqdn,
+      os: opts.osOverride ?? probed.os,
+      osVersion: probed.osVersion,
+      psVersion: probed.psVersion,
+      psEdition: probed.psEdition,
+      user: probed.user,
+      admin: probed.admin,
+      transport: 'local',
+      clockSkewMs: probed.clockSkewMs,
+    };
+    return s;
+  }
+
+  private async startHost(): Promise<void> {
+    this.host = new PwshHost(this.stageRoot);
+    if (this.opts.startupScript) {
+      const src = readFileSync(this.opts.startupScript, 'utf8');
+      await this.host.invoke(`. ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${Buffer.from(src).toString('base64')}'))))`);
+    }
+  }
+
+  async run(script: string, params: InvocationContext['params'], opts: RunOptions): Promise<SessionRun> {
+    if (!this.host.alive) await this.startHost();
+    const stage = join(this.stageRoot, String(++this.runs));
+    mkdirSync(stage);
+    const line = invocationLine(script, { params, stage, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin } });
+    const started = Date.now();
+    let outcome: SessionRun['outcome'] = 'completed';
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
+      if (opts.signal?.aborted) resolve('aborted');
+      opts.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+    });
+    const invoked = this.host.invoke(line).then(
+      (reply) => ({ reply }),
+      (error: Error) => ({ error }),
+    );
+    const first = await Promise.race([invoked, stopped]);
+    clearTimeout(timer);
+    let hostOutput = '';
+    let summary;
+    if (first === 'timeout' || first === 'aborted') {
+      // The command is still running in the host: stop the host and everything it started.
+      outcome = first;
+      this.host.kill();
+      await invoked;
+    } else if ('error' in first) {
+      outcome = 'host-lost';
+      hostOutput = first.error.message;
+      this.host.kill();
+    } else {
+      const parsed = parseSummary(first.reply.stdout);
+      summary = parsed.summary;
+      hostOutput = [parsed.rest, first.reply.stderr].filter(Boolean).join('\n');
+      // No summary from a live host means the script itself did not run (e.g. it does not parse).
+      if (!summary && !this.host.alive) outcome = 'host-lost';
+    }
+    if (hostOutput.length > HOST_OUTPUT_LIMIT) hostOutput = hostOutput.slice(0, HOST_OUTPUT_LIMIT) + '\n[truncated]';
+    return { outcome, summary, hostOutput, fetched: stage, durationMs: Date.now() - started };
+  }
+
+  async release(fetched: string): Promise<void> {
+    rmSync(fetched, { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    await this.host.close();
+    rmSync(this.stageRoot, { recursive: true, force: true });
+  }
+}
