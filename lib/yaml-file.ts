@@ -18,7 +18,7 @@ export function parseYaml(file: string, text: string): YamlSource {
   if (doc.errors.length) {
     throw new InputErrors(
       doc.errors.map((e) => {
-        const line = e.linePos?.[0]?.line;
+        const line = e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line;
         return new InputError(`invalid YAML: ${e.message.split('\n')[0]}. Fix the syntax at this line.`, { file, line });
       }),
     );

@@ -1,0 +1,125 @@
+// Bad playbooks and steps: exit 2 with file:line and what to fix; good ones load and plan.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { loadCatalog } from '../lib/catalog.ts';
+import { InputErrors } from '../lib/errors.ts';
+import { buildPlan, parseParamArgs } from '../lib/plan.ts';
+import { cli, writeTree } from './helpers.ts';
+
+const STEP = (id: string, extra = '') => `id: ${id}\ndescription: a test step\nkind: text\nos: [linux]\ntimeout: 10\n${extra}`;
+
+function catalogError(files: Record<string, string>): InputErrors {
+  const dir = writeTree(files);
+  try {
+    loadCatalog([dir]);
+  } catch (e) {
+    if (e instanceof InputErrors) return e;
+    throw e;
+  }
+  throw new Error('expected the catalog to be rejected');
+}
+
+test('the built-in catalog loads, and triage plans with typed defaults', () => {
+  const catalog = loadCatalog();
+  assert.ok(catalog.steps.has('host-info') && catalog.steps.has('processes') && catalog.steps.has('network'));
+  const plan = buildPlan(catalog, 'triage');
+  assert.equal(plan.steps.map((s) => s.id), ['host-info', 'network', 'processes']);
+  assert.equal(plan.steps[2].params, { HashImages: true, CheckSignatures: true });
+  assert.match(plan.playbook.sha256, /^[a-f0-9]{64}$/);
+});
+
+test('every built-in step declares a timeout, OS with scripts, record kind and pinned tool hashes', () => {
+  for (const step of loadCatalog().steps.values()) {
+    assert.ok(step.def.timeout > 0, step.def.id);
+    assert.ok(step.def.os.length > 0, step.def.id);
+    for (const os of step.def.os) assert.ok(step.scripts[os]?.body.trim(), `${step.def.id} has a ${os} script`);
+    for (const tool of step.def.tools) assert.match(tool.sha256, /^[a-fA-F0-9]{64}$/);
+  }
+});
+
+test('playbook parameters bind through {{ refs }} and --param overrides, with types', () => {
+  const catalog = loadCatalog();
+  const plan = buildPlan(catalog, 'triage', parseParamArgs(['HashImages=false', 'network.IncludeUdp=no']));
+  assert.is(plan.steps[2].params.HashImages, false);
+  assert.is(plan.steps[1].params.IncludeUdp, false);
+  assert.equal(plan.playbook.params, { HashImages: false });
+});
+
+test('malformed YAML names the file and line', () => {
+  const e = catalogError({ 'bad.yaml': 'name: bad\ndescription: x\nsteps:\n  - step: host-info\n   params: [\n' });
+  assert.match(e.message, /bad\.yaml:\d+: invalid YAML/);
+});
+
+test('unknown step: file, line, field and the known steps', () => {
+  const e = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: host-info\n  - step: no-such-step\n' });
+  assert.match(e.message, /book\.yaml:5: steps\.1\.step: unknown step "no-such-step"; known steps: host-info, network, processes/);
+});
+
+test('wrong parameter type names the line of the value', () => {
+  const e = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: processes\n    params:\n      HashImages: "yes please"\n' });
+  assert.match(e.message, /book\.yaml:6: steps\.0\.params\.HashImages: expected true or false/);
+});
+
+test('unknown parameter and unknown key are named', () => {
+  const e = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: processes\n    parms: {}\n    params:\n      Hash: true\n' });
+  assert.match(e.message, /book\.yaml:4: steps\.0: .*parms/);
+});
+
+test('a required parameter without a value says how to pass it', () => {
+  const dir = writeTree({
+    'steps/needs/step.yaml': STEP('needs', 'parameters:\n  - name: Target\n    type: string\n    required: true\n'),
+    'steps/needs/linux.ps1': '$Params.Target',
+    'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: needs\n',
+  });
+  const catalog = loadCatalog([dir]);
+  assert.throws(() => buildPlan(catalog, 'book'), /required parameter "Target" of step "needs" has no value; pass --param needs\.Target=VALUE/);
+  assert.is(buildPlan(catalog, 'book', parseParamArgs(['needs.Target=x'])).steps[0].params.Target, 'x');
+});
+
+test('duplicate step ids: in a playbook and across step folders', () => {
+  const e1 = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: network\n  - step: network\n' });
+  assert.match(e1.message, /book\.yaml:5: steps\.1: duplicate step id "network"/);
+  const e2 = catalogError({
+    'steps/a/step.yaml': STEP('a'),
+    'steps/a/linux.ps1': '1',
+    'steps/b/step.yaml': STEP('a'),
+    'steps/b/linux.ps1': '1',
+  });
+  assert.match(e2.message, /step id "a" must match its folder name "b"/);
+});
+
+test('a step with no script for any OS it declares is rejected', () => {
+  const e = catalogError({ 'steps/empty/step.yaml': STEP('empty') });
+  assert.match(e.message, /steps\/empty\/step\.yaml:4: os: declares os "linux" but linux\.ps1 is missing/);
+  const e2 = catalogError({ 'steps/noos/step.yaml': 'id: noos\ndescription: x\nkind: text\nos: []\ntimeout: 10\n' });
+  assert.match(e2.message, /step\.yaml:4: os: /);
+});
+
+test('a team folder overrides a built-in step of the same id', () => {
+  const dir = writeTree({ 'steps/network/step.yaml': STEP('network').replace('a test step', 'team network'), 'steps/network/linux.ps1': "'team'" });
+  const catalog = loadCatalog([dir]);
+  assert.is(catalog.steps.get('network')!.def.description, 'team network');
+  assert.is(catalog.steps.get('network')!.file, join(dir, 'steps', 'network', 'step.yaml'));
+});
+
+test('CLI: invalid input exits 2 with file:line; unknown playbook and bad --param too', () => {
+  const dir = writeTree({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: nope\n' });
+  const r = cli(['validate', '--playbooks', dir]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /book\.yaml:4: steps\.0\.step: unknown step "nope"/);
+  const r2 = cli(['run', 'no-such-playbook']);
+  assert.is(r2.code, 2);
+  assert.match(r2.stderr, /unknown playbook "no-such-playbook"; known playbooks: .*triage/);
+  const r3 = cli(['run', 'triage', '--param', 'HashImages=maybe', '--dry-run']);
+  assert.is(r3.code, 2);
+  assert.match(r3.stderr, /--param HashImages: expected true or false, got "maybe"/);
+  const r4 = cli(['run', 'triage', '--param', 'Nope=1', '--dry-run']);
+  assert.is(r4.code, 2);
+  assert.match(r4.stderr, /--param Nope: playbook "triage" has no such parameter/);
+  const r5 = cli(['frobnicate']);
+  assert.is(r5.code, 2);
+  assert.match(r5.stderr, /unknown command "frobnicate"/);
+});
+
+test.run();

@@ -1,0 +1,88 @@
+// Shared test plumbing: temp folders, the real CLI as a child process, and a clear failure
+// when PowerShell is missing (tests never skip).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findPwsh, INSTALL_HINT } from '../lib/pwsh.ts';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
+
+export function pwshOrFail(): string {
+  const p = findPwsh();
+  if (!p) throw new Error(`These tests need real PowerShell. ${INSTALL_HINT}`);
+  return p;
+}
+
+export function tempDir(prefix = 'magpie-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes files given as { 'relative/path': content } under a new temp folder. */
+export function writeTree(files: Record<string, string>, root = tempDir()): string {
+  for (const [rel, content] of Object.entries(files)) {
+    const file = join(root, rel);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, content);
+  }
+  return root;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI (node bin/magpie.js) synchronously. */
+export function cli(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): CliResult {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'magpie.js'), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 120_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts the CLI without waiting, for signals and concurrent checks. */
+export function cliSpawn(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'magpie.js'), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code, stdout, stderr })));
+  return { child, done, output: () => ({ stdout, stderr }) };
+}
+
+export function readJson<T = any>(file: string): T {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+export function readJsonl<T = any>(file: string): T[] {
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+export async function waitFor<T>(fn: () => T | undefined | false, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A team playbook folder holding one playbook made of inline steps. */
+export function teamPlaybook(name: string, steps: unknown[], extra: Record<string, string> = {}): string {
+  const yaml = JSON.stringify({ name, description: `test playbook ${name}`, steps }, null, 2);
+  return writeTree({ [`${name}.yaml`]: yaml, ...extra });
+}

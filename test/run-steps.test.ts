@@ -1,0 +1,164 @@
+// The runner on a real pwsh: timeouts that really stop, throws, preconditions, hostile output.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCatalog } from '../lib/catalog.ts';
+import { collect, type HostResult } from '../lib/collect.ts';
+import { buildPlan, parseParamArgs } from '../lib/plan.ts';
+import { verifyEvidence } from '../lib/evidence/verify.ts';
+import { cli, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
+
+pwshOrFail();
+
+async function runBook(steps: unknown[], params: string[] = [], extra: Record<string, string> = {}): Promise<{ result: HostResult; manifest: any; dir: string }> {
+  const book = teamPlaybook('t', steps, extra);
+  const plan = buildPlan(loadCatalog([book]), 't', parseParamArgs(params));
+  const out = tempDir();
+  const [result] = await collect({ plan, targets: ['localhost'], transport: 'local', out, caseId: 'test', concurrency: 1 });
+  assert.ok(result.dir, `no evidence folder: ${result.error}`);
+  return { result, manifest: readJson(join(result.dir!, 'manifest.json')), dir: result.dir! };
+}
+
+const HOSTILE = `a'‘’‚‛"“”„$(whoami)\`whoami\`;exit 1;\nb\r\n\${env:PATH}@(1)|&<>%{}#<#`;
+
+test('a parameter with every kind of quote, $(), backticks, ; and newlines arrives as the same literal string', async () => {
+  const out = tempDir();
+  const book2 = teamPlaybook('u', [{ step: 'echo' }], {
+    'steps/echo/step.yaml': 'id: echo\ndescription: echo a value\nkind: text\nos: [linux]\ntimeout: 30\nparameters:\n  - name: Value\n    type: string\n    required: true\n',
+    'steps/echo/linux.ps1': '[pscustomobject]@{ value = $Params.Value; length = $Params.Value.Length }\n',
+  });
+  const r2 = cli(['run', 'u', '--playbooks', book2, '--out', out, '--param', `echo.Value=${HOSTILE}`]);
+  assert.is(r2.code, 0, r2.stderr);
+  const dir = /evidence: (.+)/.exec(r2.stdout)![1].trim();
+  const [rec] = readJsonl(join(dir, 'steps', '01-echo', 'records.jsonl'));
+  assert.is(rec.value, HOSTILE);
+  assert.is(rec.length, HOSTILE.length);
+  // The script that ran holds no trace of the value: parameters travel only as data.
+  assert.not.ok(readFileSync(join(dir, 'steps', '01-echo', 'script.ps1'), 'utf8').includes('whoami'));
+  assert.is(readJson(join(dir, 'steps', '01-echo', 'params.json')).Value, HOSTILE);
+});
+
+test('a step past its timeout is stopped (with its children) within timeout + 5 s, keeps what it wrote, and the next step runs', async () => {
+  const t0 = Date.now();
+  const { manifest, dir } = await runBook([
+    { id: 'sleepy', timeout: 2, run: "[pscustomobject]@{ before = 'sleep' }\n& /bin/sleep 301\n[pscustomobject]@{ after = 'never' }" },
+    { id: 'next', run: "[pscustomobject]@{ ran = $true }" },
+  ]);
+  const [sleepy, next] = manifest.steps;
+  assert.is(sleepy.status, 'timeout');
+  assert.is(sleepy.partial, true);
+  assert.ok(sleepy.durationMs < 7000, `stopped after ${sleepy.durationMs} ms`);
+  assert.equal(readJsonl(join(dir, sleepy.dir, 'records.jsonl')), [{ before: 'sleep' }]);
+  assert.is(next.status, 'ok');
+  assert.is(next.records, 1);
+  assert.ok(Date.now() - t0 < 20000);
+  const survivors = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('sleep\u0000301');
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(survivors, [], 'the native child of the step was stopped too');
+});
+
+test('a step that throws is failed with its message; records before the throw are kept; the run goes on', async () => {
+  const { manifest, dir } = await runBook([
+    { id: 'thrower', run: "[pscustomobject]@{ n = 1 }\nthrow 'boom: disk on fire'" },
+    { id: 'after', run: "[pscustomobject]@{ n = 2 }" },
+  ]);
+  assert.is(manifest.steps[0].status, 'failed');
+  assert.match(manifest.steps[0].reason, /boom: disk on fire/);
+  assert.is(manifest.steps[0].records, 1);
+  assert.match(readFileSync(join(dir, manifest.steps[0].dir, 'stderr.log'), 'utf8'), /\[terminating\] boom: disk on fire/);
+  assert.is(manifest.steps[1].status, 'ok');
+  assert.is(manifest.state, 'complete');
+});
+
+test('continueOnError: false stops the playbook; the rest is skipped with the reason', async () => {
+  const { manifest, result } = await runBook([
+    { id: 'first', continueOnError: false, run: "throw 'no'" },
+    { id: 'second', run: "1" },
+  ]);
+  assert.is(manifest.steps[1].status, 'skipped');
+  assert.match(manifest.steps[1].reason, /step first failed and has continueOnError: false/);
+  assert.is(result.failedSteps, 1);
+});
+
+test('OS precondition: a step with no script for the target OS is skipped with the reason', async () => {
+  const { manifest } = await runBook([{ id: 'winonly', os: ['windows'], run: 'Get-CimInstance Win32_BIOS' }]);
+  assert.is(manifest.steps[0].status, 'skipped');
+  assert.match(manifest.steps[0].reason, /no script for linux; this step supports windows/);
+  assert.is(manifest.steps[0].os, null);
+});
+
+test('a script that does not parse fails that step only', async () => {
+  const { manifest } = await runBook([{ id: 'broken', run: 'if ( {' }, { id: 'fine', run: '[pscustomobject]@{ ok = 1 }' }]);
+  assert.is(manifest.steps[0].status, 'failed');
+  assert.match(manifest.steps[0].reason, /did not run|missing|parse|expression/i);
+  assert.is(manifest.steps[1].status, 'ok');
+});
+
+test('hostile output: 50 MB line, lone surrogates, invalid UTF-8, ANSI escapes — valid evidence, clean terminal', async () => {
+  const book = teamPlaybook('h', [
+    {
+      id: 'hostile',
+      timeout: 120,
+      run: [
+        "[pscustomobject]@{ big = ('x' * 52428800) }",
+        "[pscustomobject]@{ name = \"`e[31mred`e]0;owned`a\" + [string][char]0xD800 + 'tail' }",
+        "Write-Host \"`e[2J`e[31mcleared\"",
+        "& /usr/bin/printf 'bad \\377\\376 bytes\\n'",
+        "Write-Error \"`e[5merror with escape\"",
+        "throw \"`e[31mfailing`e[0m\"",
+      ].join('\n'),
+    },
+  ]);
+  const out = tempDir();
+  const r = cli(['run', 'h', '--playbooks', book, '--out', out], { timeoutMs: 180_000 });
+  assert.is(r.code, 1, 'the step throws at the end');
+  assert.not.ok(/\u001b/.test(r.stdout + r.stderr), 'no raw escape reaches the terminal');
+  assert.match(r.stderr, /\\x1b\[31mfailing/);
+  const dir = /evidence: (.+)/.exec(r.stdout)![1].trim();
+  const recordsFile = join(dir, 'steps', '01-hostile', 'records.jsonl');
+  assert.ok(statSync(recordsFile).size > 50 * 1024 * 1024);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  for (const f of ['records.jsonl', 'stdout.log', 'stderr.log']) decoder.decode(readFileSync(join(dir, 'steps', '01-hostile', f)));
+  const records = readJsonl(recordsFile);
+  assert.is(records[0].big.length, 52428800);
+  assert.match(records[1].name, /^\u001b\[31mred/);
+  assert.ok((await verifyEvidence(dir)).ok);
+});
+
+test('file names from a host cannot leave the evidence folder; links are not followed', async () => {
+  const { manifest, dir } = await runBook([
+    {
+      id: 'files',
+      run: [
+        "[IO.File]::WriteAllText(\"$OutDir/..\\..\\x\", 'backslashes')",
+        "New-Item -ItemType Directory -Path \"$OutDir/CON\" | Out-Null",
+        "[IO.File]::WriteAllText(\"$OutDir/CON/nul.txt\", 'reserved')",
+        "[IO.File]::WriteAllText(\"$OutDir/ok.txt\", 'fine')",
+        "[IO.File]::WriteAllText(\"$OutDir/`e[31m.txt\", 'escape in name')",
+        "& /bin/ln -s /etc/passwd \"$OutDir/passwd-link\"",
+      ].join('\n'),
+    },
+  ]);
+  const files = manifest.files.filter((f: any) => f.path.startsWith(`${manifest.steps[0].dir}/files/`));
+  const names = files.map((f: any) => f.path.slice(`${manifest.steps[0].dir}/files/`.length));
+  assert.ok(names.includes('ok.txt'), names.join(', '));
+  for (const n of names) {
+    assert.not.ok(n.split('/').some((seg: string) => seg === '..' || seg === '.' || /^(con|nul)(\.|$)/i.test(seg)), n);
+    assert.match(n, /^[A-Za-z0-9._~\/-]+$/);
+  }
+  const back = files.find((f: any) => f.originalName === '..\\..\\x');
+  assert.ok(back, 'the original name is recorded');
+  assert.is(readFileSync(join(dir, back.path), 'utf8'), 'backslashes');
+  assert.not.ok(names.some((n: string) => n.includes('passwd')));
+  assert.match(readFileSync(join(dir, 'custody.jsonl'), 'utf8'), /"action":"file-not-taken".*passwd-link.*symbolic link/);
+  assert.not.ok(existsSync(join(dir, '..', 'escape.txt')));
+  for (const f of files) assert.is(f.targetSha256, f.sha256, `target hash of ${f.path}`);
+});
+
+test.run();
