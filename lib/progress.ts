@@ -99,9 +99,11 @@ export class TreeReporter implements Reporter {
     if (e.type === 'host-opened') this.hostTitles.get(e.host)?.(`${safeLine(e.host, 80)} — ${safeLine(e.hostname, 80)} (${e.os})`);
     if (e.type === 'step-ended') this.waiters.get(`${e.host}\u0000${e.step.index}`)?.resolve(e);
     if (e.type === 'host-ended') {
+      // Only a host that did not finish normally gets a new title: a title changed after the
+      // tree is done makes listr2 draw it twice.
+      if (e.error || e.state !== 'complete') this.hostTitles.get(e.host)?.(`${safeLine(e.host, 80)} — ${e.state}${e.error ? `: ${safeLine(e.error)}` : ''}`);
       // A host that never opened (or stopped early) releases every step still waiting.
       for (const [key, w] of this.waiters) if (key.startsWith(`${e.host}\u0000`)) w.resolve({ skipped: e.error ?? 'not run' });
-      this.hostTitles.get(e.host)?.(`${safeLine(e.host, 80)} — ${e.state}${e.error ? `: ${safeLine(e.error)}` : ''}`);
     }
   }
 

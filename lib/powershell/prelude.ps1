@@ -68,7 +68,7 @@ function Invoke-MagpieStep {
     # Hashes computed here, on the target, are compared with the ones computed after the fetch.
     $root = (Resolve-Path -LiteralPath $OutDir).ProviderPath
     $summary.files = @(Get-ChildItem -LiteralPath $root -Recurse -Force -File -ErrorAction SilentlyContinue | ForEach-Object {
-        [ordered]@{ path = $_.FullName.Substring($root.Length).TrimStart('\', '/'); size = $_.Length; sha256 = (Get-FileHash -LiteralPath $_.FullName -Algorithm SHA256).Hash.ToLowerInvariant() }
+        [ordered]@{ path = $_.FullName.Substring($root.Length).TrimStart('\', '/'); size = $_.Length; sha256 = (Microsoft.PowerShell.Utility\Get-FileHash -LiteralPath $_.FullName -Algorithm SHA256).Hash.ToLowerInvariant() }
     })
     if ($null -ne $summary.message -and $summary.message.Length -gt 4000) { $summary.message = $summary.message.Substring(0, 4000) + ' [truncated; see stderr.log]' }
     $json = ConvertTo-Json -InputObject $summary -Compress -Depth 4

@@ -51,7 +51,8 @@ foreach ($dir in [IO.Directory]::GetDirectories('/proc')) {
 }
 
 # Each distinct image once: hashing and package checks dominate the step's time.
-$images = @{}
+# Linux paths are case-sensitive, so the table is too (a plain @{} is not).
+$images = New-Object System.Collections.Hashtable ([StringComparer]::Ordinal)
 foreach ($p in $procs) {
     if ($p.path -and -not $images.ContainsKey($p.path)) { $images[$p.path] = [pscustomobject]@{ via = "/proc/$($p.pid)/exe"; sha256 = $null; package = $null; status = $null } }
 }
@@ -68,13 +69,13 @@ if ($Params.CheckSignatures) {
         Write-Warning 'dpkg-query not found: package ownership not checked'
     } else {
         # usr-merge: /usr/bin/x is often registered as /bin/x, so ask for both spellings.
-        $queries = @{}
+        $queries = New-Object System.Collections.Hashtable ([StringComparer]::Ordinal)
         foreach ($path in $images.Keys) {
             $clean = $path -replace ' \(deleted\)$', ''
             $queries[$clean] = $path
             if ($clean -like '/usr/*') { $queries[$clean.Substring(4)] = $path }
         }
-        $owners = @{}
+        $owners = New-Object System.Collections.Hashtable ([StringComparer]::Ordinal)
         if ($queries.Count) {
             foreach ($line in (& $dpkg.Source -S -- @($queries.Keys) 2>$null)) {
                 if ($line -match '^(.+?): (/.*)$' -and $queries.ContainsKey($Matches[2])) {

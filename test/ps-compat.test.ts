@@ -1,0 +1,74 @@
+// Every .ps1 we ship parses under the real PowerShell parser and keeps to Windows PowerShell 5.1.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCatalog } from '../lib/catalog.ts';
+import { buildPlan } from '../lib/plan.ts';
+import { composeScript } from '../lib/script.ts';
+import { checkScripts } from '../lib/script-check.ts';
+import { OS_NAMES } from '../lib/definitions.ts';
+import { pwshOrFail, ROOT, tempDir } from './helpers.ts';
+
+pwshOrFail();
+
+function ps1Files(dir: string): string[] {
+  return (readdirSync(join(ROOT, dir), { recursive: true }) as string[]).filter((f) => f.endsWith('.ps1')).map((f) => join(ROOT, dir, f));
+}
+
+test('every shipped .ps1 (steps, prelude, probe, checker, test fakes) parses and is 5.1-compatible', async () => {
+  const files = [...ps1Files('playbooks'), ...ps1Files('lib'), ...ps1Files('test')];
+  assert.ok(files.length >= 10, `found ${files.length}`);
+  assert.equal(await checkScripts(files), []);
+});
+
+test('every composed script (prelude + step, as it runs) parses and is 5.1-compatible', async () => {
+  const catalog = loadCatalog();
+  const dir = tempDir();
+  const files: string[] = [];
+  for (const book of catalog.playbooks.keys()) {
+    for (const step of buildPlan(catalog, book).steps) {
+      for (const os of OS_NAMES) {
+        const script = composeScript(step, os);
+        if (!script) continue;
+        const file = join(dir, `${book}-${step.id}-${os}.ps1`);
+        writeFileSync(file, script);
+        files.push(file);
+      }
+    }
+  }
+  assert.ok(files.length >= 6);
+  assert.equal(await checkScripts(files), []);
+});
+
+test('the checker flags PowerShell 7-only syntax and parameters, with file and line', async () => {
+  const file = join(tempDir(), 'modern.ps1');
+  writeFileSync(
+    file,
+    [
+      "$a = $null ?? 'b'",
+      '$b = $true ? 1 : 2',
+      '1..3 | ForEach-Object -Parallel { $_ }',
+      '$c = ${a}?.Length',
+      "$d = '{}' | ConvertFrom-Json -AsHashtable",
+      'Get-Date && Get-Date',
+      'gc -AsByte x',
+      "@('a') | Join-String",
+      '$e ??= 1',
+      "1..2 | % -Para { $_ }",
+    ].join('\n'),
+  );
+  const problems = await checkScripts([file]);
+  const lines = problems.map((p) => Number(/modern\.ps1:(\d+):/.exec(p)?.[1]));
+  for (let n = 1; n <= 10; n++) assert.ok(lines.includes(n), `line ${n} not flagged: ${problems.join('\n')}`);
+  assert.ok(problems.every((p) => /PowerShell 7 only/.test(p)));
+});
+
+test('a file that does not parse is reported with its line', async () => {
+  const file = join(tempDir(), 'broken.ps1');
+  writeFileSync(file, "Write-Host 'ok'\nif ($true) {\n");
+  const [problem] = await checkScripts([file]);
+  assert.match(problem, /broken\.ps1:\d+: does not parse: /);
+});
+
+test.run();
