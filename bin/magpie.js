@@ -1,6 +1,29 @@
 #!/usr/bin/env node
-// Node entry: registers the TypeScript loader, then runs the CLI from source.
-import { register } from 'tsx/esm/api';
+// Node entry. Runs the bundle (dist/magpie.js, made by `npm run build`, which `npm install`
+// runs) unless a source file is newer than it; then it runs the TypeScript through tsx, so a
+// stale bundle can never run in place of the code in front of you.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-register();
-await import('../scripts/magpie.ts');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bundle = join(root, 'dist', 'magpie.js');
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+const fresh = existsSync(bundle) && statSync(bundle).mtimeMs >= Math.max(newestSource(join(root, 'lib')), statSync(join(root, 'scripts', 'magpie.ts')).mtimeMs);
+if (fresh) {
+  await import(bundle);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../scripts/magpie.ts');
+}

@@ -1,13 +1,12 @@
 // Loads steps and playbooks from the built-in folder and teams' folders; later folders override.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BUILTIN_DIR } from './paths.ts';
 import { InputError, InputErrors } from './errors.ts';
 import { OS_NAMES, PlaybookDef, StepDef, type OsName } from './definitions.ts';
 import { checkParam } from './params.ts';
 import { readYaml, validateYaml } from './yaml-file.ts';
 
-export const BUILTIN_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'playbooks');
 
 export interface StepScript {
   file: string;

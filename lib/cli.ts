@@ -2,14 +2,13 @@
 // 0 (all ok), 1 (some step or host failed), 2 (bad usage or invalid input).
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import ora from 'ora';
 import { loadCatalog } from './catalog.ts';
 import { collect } from './collect.ts';
 import { OS_NAMES, type OsName } from './definitions.ts';
 import { InputError, isInputError } from './errors.ts';
 import { verifyEvidence } from './evidence/verify.ts';
 import { buildPlan, parseParamArgs } from './plan.ts';
-import { JsonReporter, PlainReporter, TreeReporter, useColor, type Reporter } from './progress.ts';
+import { JsonReporter, PlainReporter, useColor, type Reporter } from './progress.ts';
 import { composeScript } from './script.ts';
 import { checkScripts } from './script-check.ts';
 import { safeLine } from './text.ts';
@@ -154,7 +153,11 @@ async function cmdRun(args: string[], io: Io): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
 
-  const reporter: Reporter = values.json ? new JsonReporter(io.out) : io.err.isTTY && useColor(io.err as NodeJS.WriteStream) ? new TreeReporter(plan, targets) : new PlainReporter(io.err);
+  const reporter: Reporter = values.json
+    ? new JsonReporter(io.out)
+    : io.err.isTTY && useColor(io.err as NodeJS.WriteStream)
+      ? new (await import('./progress-tree.ts')).TreeReporter(plan, targets)
+      : new PlainReporter(io.err);
   try {
     const results = await collect({
       plan,
@@ -236,7 +239,8 @@ async function cmdVerify(args: string[], io: Io): Promise<number> {
   if (positionals.length === 0) throw new InputError(`verify takes one or more evidence folders\n\n${USAGE}`);
   let bad = 0;
   for (const dir of positionals) {
-    const spinner = !values.json && io.err.isTTY ? ora({ text: `verifying ${dir}`, stream: io.err as NodeJS.WriteStream }).start() : undefined;
+    const ora = !values.json && io.err.isTTY ? (await import('ora')).default : undefined;
+    const spinner = ora ? ora({ text: `verifying ${dir}`, stream: io.err as NodeJS.WriteStream }).start() : undefined;
     const report = await verifyEvidence(dir, (done, total) => spinner && (spinner.text = `verifying ${dir} ${done}/${total}`));
     spinner?.stop();
     if (!report.ok) bad++;

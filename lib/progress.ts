@@ -1,7 +1,6 @@
-// Shows a run as it happens: a listr2 tree of host × step on a terminal, plain timestamped
-// lines otherwise, JSON lines for machines. Every host-derived text passes through safeLine.
-import { Listr, type ListrTask } from 'listr2';
-import type { Plan } from './plan.ts';
+// Shows a run as it happens: plain timestamped lines, or JSON lines for machines (the listr2
+// tree for terminals is in progress-tree.ts, loaded only when drawn). Every host-derived text
+// passes through safeLine.
 import type { RunEvent } from './runner.ts';
 import { safeLine } from './text.ts';
 
@@ -15,7 +14,7 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
   return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 export function describeEvent(e: RunEvent): string | undefined {
   const host = safeLine(e.host, 80);
@@ -54,60 +53,3 @@ export class JsonReporter implements Reporter {
   async done(): Promise<void> {}
 }
 
-interface Waiter {
-  promise: Promise<Extract<RunEvent, { type: 'step-ended' }> | { skipped: string }>;
-  resolve: (v: Extract<RunEvent, { type: 'step-ended' }> | { skipped: string }) => void;
-}
-
-export class TreeReporter implements Reporter {
-  private waiters = new Map<string, Waiter>();
-  private hostTitles = new Map<string, (t: string) => void>();
-  private finished: Promise<unknown>;
-
-  constructor(plan: Plan, targets: string[]) {
-    const waiter = (): Waiter => {
-      let resolve!: Waiter['resolve'];
-      const promise = new Promise<Parameters<Waiter['resolve']>[0]>((r) => (resolve = r));
-      return { promise, resolve };
-    };
-    for (const t of targets) for (const s of plan.steps) this.waiters.set(`${t}\u0000${s.index}`, waiter());
-    const tasks: ListrTask[] = targets.map((target) => ({
-      title: safeLine(target, 80),
-      task: (_ctx, hostTask) => {
-        this.hostTitles.set(target, (t) => (hostTask.title = t));
-        return hostTask.newListr(
-          plan.steps.map((step) => ({
-            title: `${step.id}`,
-            task: async (_c, stepTask) => {
-              const r = await this.waiters.get(`${target}\u0000${step.index}`)!.promise;
-              if ('skipped' in r) return stepTask.skip(`${step.id}: ${safeLine(r.skipped)}`);
-              const detail = `${r.records} records, ${seconds(r.durationMs)}`;
-              if (r.status === 'skipped') return stepTask.skip(`${step.id}: ${safeLine(r.reason ?? '')}`);
-              if (r.status !== 'ok') throw new Error(`${step.id} ${r.status}: ${safeLine(r.reason ?? '')} (${detail})`);
-              stepTask.title = `${step.id} (${detail})`;
-            },
-          })),
-          { concurrent: false, exitOnError: false },
-        );
-      },
-    }));
-    const list = new Listr(tasks, { concurrent: true, exitOnError: false, rendererOptions: { collapseSubtasks: false, collapseSkips: false } });
-    this.finished = list.run().catch(() => undefined);
-  }
-
-  onEvent(e: RunEvent): void {
-    if (e.type === 'host-opened') this.hostTitles.get(e.host)?.(`${safeLine(e.host, 80)} — ${safeLine(e.hostname, 80)} (${e.os})`);
-    if (e.type === 'step-ended') this.waiters.get(`${e.host}\u0000${e.step.index}`)?.resolve(e);
-    if (e.type === 'host-ended') {
-      // Only a host that did not finish normally gets a new title: a title changed after the
-      // tree is done makes listr2 draw it twice.
-      if (e.error || e.state !== 'complete') this.hostTitles.get(e.host)?.(`${safeLine(e.host, 80)} — ${e.state}${e.error ? `: ${safeLine(e.error)}` : ''}`);
-      // A host that never opened (or stopped early) releases every step still waiting.
-      for (const [key, w] of this.waiters) if (key.startsWith(`${e.host}\u0000`)) w.resolve({ skipped: e.error ?? 'not run' });
-    }
-  }
-
-  async done(): Promise<void> {
-    await this.finished;
-  }
-}

@@ -1,14 +1,14 @@
 // Parses step scripts with the real PowerShell parser and flags what Windows PowerShell 5.1 lacks.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { $ } from 'zx';
+import { join } from 'node:path';
+import { POWERSHELL_DIR } from './paths.ts';
 import { PWSH_ARGS, requirePwsh } from './pwsh.ts';
 
-const CHECKER = join(dirname(fileURLToPath(import.meta.url)), 'powershell', 'check-compat.ps1');
+const CHECKER = join(POWERSHELL_DIR, 'check-compat.ps1');
 
 /** Returns "file:line: problem" texts; empty when every file parses and is 5.1-compatible. */
 export async function checkScripts(files: string[]): Promise<string[]> {
   if (files.length === 0) return [];
+  const { $ } = await import('zx');
   const b64 = Buffer.from(JSON.stringify(files)).toString('base64');
   const r = await $({ quiet: true, nothrow: true })`${requirePwsh()} ${PWSH_ARGS} -File ${CHECKER} -FilesBase64 ${b64}`;
   const m = /MAGPIE-CHECK:([A-Za-z0-9+/=]+)/.exec(r.stdout);

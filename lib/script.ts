@@ -1,13 +1,13 @@
 // Builds exactly what runs on a host: the fixed prelude + the step body, and the one-line invocation.
 import { readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
+import { POWERSHELL_DIR } from './paths.ts';
 import type { OsName } from './definitions.ts';
 import type { PlannedStep } from './plan.ts';
 import type { ParamValue } from './params.ts';
 import { stripConsoleModes } from './text.ts';
 
-const PRELUDE_FILE = join(dirname(fileURLToPath(import.meta.url)), 'powershell', 'prelude.ps1');
+const PRELUDE_FILE = join(POWERSHELL_DIR, 'prelude.ps1');
 let prelude: string | undefined;
 export function preludeSource(): string {
   prelude ??= readFileSync(PRELUDE_FILE, 'utf8').replace(/\r\n/g, '\n');

@@ -1,15 +1,16 @@
 // The local transport: a pwsh on the responder's own machine, staging in a local temp folder.
 import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { POWERSHELL_DIR } from '../paths.ts';
 import type { OsName } from '../definitions.ts';
 import { invocationLine, parseSummary, RECORD_DEPTH, type InvocationContext } from '../script.ts';
 import { HostLostError, PwshHost } from './pwsh-host.ts';
+import { takeWarmHost } from './warm-host.ts';
 import { safeLine } from '../text.ts';
 import type { RunOptions, Session, SessionRun, TargetInfo } from './session.ts';
 
-const PROBE = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'powershell', 'probe.ps1'), 'utf8');
+const PROBE = readFileSync(join(POWERSHELL_DIR, 'probe.ps1'), 'utf8');
 const HOST_OUTPUT_LIMIT = 64 * 1024;
 
 export interface LocalSessionOptions {
@@ -28,9 +29,10 @@ export interface LocalSessionOptions {
 export async function probeHost(host: PwshHost): Promise<Omit<TargetInfo, 'name' | 'transport'> & { tempDir: string }> {
   const line = `& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${Buffer.from(PROBE).toString('base64')}'))))`;
   const reply = await host.invoke(line);
-  const m = /MAGPIE-PROBE:([A-Za-z0-9+/=]+)/.exec(reply.stdout);
+  const m = /MAGPIE-PROBE:([A-Za-z0-9+/=;_]+)/.exec(reply.stdout);
   if (!m) throw new HostLostError(`the host did not answer the identification probe: ${safeLine(reply.stderr || reply.stdout, 500)}`);
-  const raw = JSON.parse(Buffer.from(m[1], 'base64').toString('utf8'));
+  const fields = Object.fromEntries(m[1].split(';').map((kv) => [kv.slice(0, kv.indexOf('=')), Buffer.from(kv.slice(kv.indexOf('=') + 1), 'base64').toString('utf8')]));
+  const raw = { ...fields, admin: fields.admin === 'True' } as unknown as Omit<TargetInfo, 'name' | 'transport' | 'clockSkewMs'> & { tempDir: string };
   // Timed on a warm host, so the round trip is small and its midpoint is a fair estimate.
   const t0 = Date.now();
   const clock = await host.invoke(`'MAGPIE-CLOCK:' + [DateTime]::UtcNow.ToString('o')`);
@@ -56,7 +58,6 @@ export class LocalSession implements Session {
     s.info = {
       name: opts.name ?? probed.hostname,
       hostname: probed.hostname,
-      fqdn: probed.fqdn,
       os: opts.osOverride ?? probed.os,
       osVersion: probed.osVersion,
       psVersion: probed.psVersion,
@@ -70,7 +71,7 @@ export class LocalSession implements Session {
   }
 
   private async startHost(): Promise<void> {
-    this.host = new PwshHost(this.stageRoot);
+    this.host = takeWarmHost() ?? new PwshHost();
     if (this.opts.startupScript) {
       const src = readFileSync(this.opts.startupScript, 'utf8');
       await this.host.invoke(`. ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${Buffer.from(src).toString('base64')}'))))`);

@@ -1,6 +1,7 @@
 // One long-lived PowerShell process (node-powershell), hardened against its known traps:
 // any stderr output would throw, an idle crash would be an unhandled rejection, and an
 // invocation timeout does not stop the command — so we kill the process tree ourselves.
+import { tmpdir } from 'node:os';
 import { PowerShell } from 'node-powershell';
 import { killTree } from '../kill-tree.ts';
 import { requirePwsh } from '../pwsh.ts';
@@ -30,12 +31,13 @@ export class PwshHost {
   private exited = false;
   readonly pid: number;
 
-  constructor(cwd?: string) {
+  constructor() {
     this.shell = new PowerShell({
       executable: requirePwsh(),
       executableOptions: { '-NoProfile': true, '-NonInteractive': true },
       throwOnInvocationError: false,
-      spawnOptions: { cwd, env: { ...process.env, ...QUIET_ENV } },
+      // Not the responder's folder: nothing a step does should land there by accident.
+      spawnOptions: { cwd: tmpdir(), env: { ...process.env, ...QUIET_ENV } },
     });
     const internals = this.shell as unknown as { exitPromise: Promise<void>; process: { pid: number } };
     internals.exitPromise.then(

@@ -8,7 +8,6 @@ export interface TargetInfo {
   /** What the responder named (`--target`), or the hostname for the local host. */
   name: string;
   hostname: string;
-  fqdn: string;
   os: OsName;
   osVersion: string;
   psVersion: string;
