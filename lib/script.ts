@@ -43,15 +43,31 @@ function b64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
 }
 
+function encodeValue(v: ParamValue | undefined): string {
+  if (typeof v === 'string') return `s:${b64(v)}`;
+  if (typeof v === 'boolean') return `b:${v ? 1 : 0}`;
+  if (typeof v === 'number') return Number.isInteger(v) ? `i:${b64(String(v))}` : `n:${b64(String(v))}`;
+  if (Array.isArray(v)) return `l:${v.length ? v.map((x) => (x === '' ? '' : b64(x)) || '-').join(',') : ''}`;
+  return 's:';
+}
+
 /**
- * One line for the host: the script and its context travel as base64, which has no character
- * PowerShell treats as code or quote, and a single line cannot stall pwsh's stdin reader.
+ * The context as `name=type:base64;…`: only [A-Za-z0-9+/=;:,.-] travels, so nothing in a value
+ * can be read as PowerShell; the prelude's ConvertFrom-MagpieContext decodes it.
+ */
+export function encodeContext(ctx: InvocationContext): string {
+  const parts = [`stage=${encodeValue(ctx.stage)}`, `depth=${encodeValue(ctx.depth)}`, `user=${encodeValue(ctx.target.user)}`, `admin=${encodeValue(ctx.target.admin)}`];
+  for (const [name, value] of Object.entries(ctx.params)) parts.push(`p.${name}=${encodeValue(value)}`);
+  return parts.join(';');
+}
+
+/**
+ * One line for the host: the script travels as base64 and the context as encodeContext, neither
+ * with a character PowerShell treats as code or quote, and a single line cannot stall pwsh's
+ * stdin reader.
  */
 export function invocationLine(script: string, ctx: InvocationContext): string {
-  return (
-    `& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${b64(script)}'))))` +
-    ` -MagpieContext '${b64(JSON.stringify(ctx))}'`
-  );
+  return `& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${b64(script)}')))) -MagpieContext '${encodeContext(ctx)}'`;
 }
 
 /** Decodes the summary line the prelude prints last; undefined when the step never got that far. */

@@ -23,9 +23,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function floorScript(): string {
   const plan = buildPlan(loadCatalog(), 'triage');
   const parts = plan.steps.map((s, i) => {
-    const json = JSON.stringify(s.params).replace(/'/g, "''");
+    // Parameters as a PowerShell literal: the cheapest way a plain script gets them (values are ours).
+    const literal = Object.entries(s.params).map(([k, v]) => `${k} = ${typeof v === 'boolean' ? (v ? '$true' : '$false') : typeof v === 'number' ? v : `'${String(v).replace(/'/g, "''")}'`}`).join('; ');
     const out = join(scratch, `floor-${i}`).replace(/'/g, "''");
-    return `$Params = ConvertFrom-Json '${json}'\n$OutDir = '${out}'\n$null = New-Item -ItemType Directory -Force -Path $OutDir\n$MagpieCtx = [pscustomobject]@{ target = [pscustomobject]@{ user = 'bench'; admin = $true } }\n& {\n${s.scripts.linux!.body}\n} | Out-Null`;
+    return `$Params = [pscustomobject]@{ ${literal} }\n$OutDir = '${out}'\n$null = [IO.Directory]::CreateDirectory($OutDir)\n$MagpieCtx = [pscustomobject]@{ user = 'bench'; admin = $true }\n& {\n${s.scripts.linux!.body}\n} | Out-Null`;
   });
   const file = join(scratch, 'floor.ps1');
   writeFileSync(file, parts.join('\n'));

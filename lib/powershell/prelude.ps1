@@ -1,6 +1,6 @@
 # ---- Magpie prelude v1 ------------------------------------------------------------------
 # Fixed wrapper around every step. It never contains a parameter value: the runner passes
-# one base64 argument ($MagpieContext, JSON) that this code decodes into $Params, so no
+# one argument ($MagpieContext: names and base64 values) that this code decodes into $Params, so no
 # value from a user, a playbook or a host can become PowerShell code.
 # The step's objects become JSON lines in records.jsonl; its other streams go to
 # stdout.log / stderr.log; large data goes to files in $OutDir. Only a one-line summary
@@ -9,10 +9,40 @@ param([Parameter(Mandatory = $true)][string]$MagpieContext)
 
 $ErrorActionPreference = 'Continue'
 $ProgressPreference = 'SilentlyContinue'
-$MagpieCtx = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($MagpieContext)) | ConvertFrom-Json
+
+function ConvertFrom-MagpieContext {
+    # `name=type:base64;…` (see lib/script.ts encodeContext). Not JSON: ConvertFrom-Json's first
+    # use costs ~150 ms on a cold host, and parameters are flat typed values anyway.
+    param([string]$Text)
+    $utf8 = [Text.Encoding]::UTF8
+    $ctx = [ordered]@{}
+    $prm = [ordered]@{}
+    foreach ($pair in $Text.Split(';')) {
+        if (-not $pair) { continue }
+        $eq = $pair.IndexOf('=')
+        $name = $pair.Substring(0, $eq)
+        $type = $pair.Substring($eq + 1, 1)
+        $data = $pair.Substring($eq + 3)
+        $value = $null
+        switch ($type) {
+            's' { $value = $utf8.GetString([Convert]::FromBase64String($data)) }
+            'i' { $value = [long]$utf8.GetString([Convert]::FromBase64String($data)) }
+            'n' { $value = [double]::Parse($utf8.GetString([Convert]::FromBase64String($data)), [Globalization.CultureInfo]::InvariantCulture) }
+            'b' { $value = ($data -eq '1') }
+            'l' { $value = @(foreach ($item in $data.Split(',')) { if ($item -ne '-') { $utf8.GetString([Convert]::FromBase64String($item)) } }) }
+        }
+        if ($name.StartsWith('p.')) { $prm[$name.Substring(2)] = $value } else { $ctx[$name] = $value }
+    }
+    $ctx['params'] = [pscustomobject]$prm
+    [pscustomobject]$ctx
+}
+
+$MagpieCtx = ConvertFrom-MagpieContext $MagpieContext
 $Params = $MagpieCtx.params
-$OutDir = Join-Path $MagpieCtx.stage 'files'
-$null = New-Item -ItemType Directory -Force -Path $OutDir
+# .NET calls rather than Join-Path/New-Item/Get-ChildItem here: on a cold host the provider
+# cmdlets' first use costs more than the rest of the prelude together.
+$OutDir = [IO.Path]::Combine($MagpieCtx.stage, 'files')
+$null = [IO.Directory]::CreateDirectory($OutDir)
 
 function ConvertTo-MagpieTime {
     # ISO 8601 UTC, the same text on 5.1 and 7 (ConvertTo-Json differs between them).
@@ -24,9 +54,9 @@ function ConvertTo-MagpieTime {
 function Invoke-MagpieStep {
     param([scriptblock]$Step)
     $utf8 = New-Object System.Text.UTF8Encoding($false)
-    $records = New-Object System.IO.StreamWriter((Join-Path $MagpieCtx.stage 'records.jsonl'), $false, $utf8)
-    $stdout = New-Object System.IO.StreamWriter((Join-Path $MagpieCtx.stage 'stdout.log'), $false, $utf8)
-    $stderr = New-Object System.IO.StreamWriter((Join-Path $MagpieCtx.stage 'stderr.log'), $false, $utf8)
+    $records = New-Object System.IO.StreamWriter([IO.Path]::Combine($MagpieCtx.stage, 'records.jsonl'), $false, $utf8)
+    $stdout = New-Object System.IO.StreamWriter([IO.Path]::Combine($MagpieCtx.stage, 'stdout.log'), $false, $utf8)
+    $stderr = New-Object System.IO.StreamWriter([IO.Path]::Combine($MagpieCtx.stage, 'stderr.log'), $false, $utf8)
     # Flushed per line so a step stopped at its timeout keeps everything it produced.
     $records.AutoFlush = $true; $stdout.AutoFlush = $true; $stderr.AutoFlush = $true
     $summary = [ordered]@{ status = 'ok'; records = 0; errors = 0; message = $null; files = @() }
@@ -66,10 +96,19 @@ function Invoke-MagpieStep {
         $records.Dispose(); $stdout.Dispose(); $stderr.Dispose()
     }
     # Hashes computed here, on the target, are compared with the ones computed after the fetch.
-    $root = (Resolve-Path -LiteralPath $OutDir).ProviderPath
-    $summary.files = @(Get-ChildItem -LiteralPath $root -Recurse -Force -File -ErrorAction SilentlyContinue | ForEach-Object {
-        [ordered]@{ path = $_.FullName.Substring($root.Length).TrimStart('\', '/'); size = $_.Length; sha256 = (Microsoft.PowerShell.Utility\Get-FileHash -LiteralPath $_.FullName -Algorithm SHA256).Hash.ToLowerInvariant() }
+    $root = [IO.Path]::GetFullPath($OutDir)
+    $sha = [Security.Cryptography.SHA256]::Create()
+    $summary.files = @(foreach ($file in [IO.Directory]::GetFiles($root, '*', [IO.SearchOption]::AllDirectories)) {
+        $info = New-Object IO.FileInfo($file)
+        # Links are not evidence the runner will take; hashing one could read outside $OutDir.
+        if ($info.Attributes -band [IO.FileAttributes]::ReparsePoint) { continue }
+        try {
+            $stream = [IO.File]::OpenRead($file)
+            try { $hash = ([BitConverter]::ToString($sha.ComputeHash($stream)) -replace '-', '').ToLowerInvariant() } finally { $stream.Dispose() }
+            [ordered]@{ path = $file.Substring($root.Length).TrimStart('\', '/'); size = $info.Length; sha256 = $hash }
+        } catch { $null = $_ } # unreadable here: the runner hashes whatever arrives, and says so
     })
+    $sha.Dispose()
     if ($null -ne $summary.message -and $summary.message.Length -gt 4000) { $summary.message = $summary.message.Substring(0, 4000) + ' [truncated; see stderr.log]' }
     $json = ConvertTo-Json -InputObject $summary -Compress -Depth 4
     'MAGPIE-SUMMARY:' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($json))

@@ -1,0 +1,75 @@
+// manifest.json: what was collected, from where, by whom, how, and every file with its hash.
+// This zod schema is the source; docs/manifest.schema.json is generated from it (npm run schema).
+import { z } from 'zod';
+import { Os, RECORD_KINDS } from '../definitions.ts';
+
+export const STEP_STATUSES = ['ok', 'failed', 'timeout', 'skipped'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+const iso = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, 'ISO 8601 UTC');
+const sha256 = z.string().regex(/^[a-f0-9]{64}$/);
+const paramValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
+
+export const ManifestFile = z.strictObject({
+  path: z.string().describe('relative to the evidence folder, / separated'),
+  size: z.number().int().nonnegative(),
+  sha256,
+  /** The name the host gave, when it had to be made safe. */
+  originalName: z.string().optional(),
+  /** SHA-256 the target computed before the fetch; differs from sha256 only if the copy changed it. */
+  targetSha256: sha256.optional(),
+});
+
+export const ManifestStep = z.strictObject({
+  index: z.number().int().positive(),
+  id: z.string(),
+  stepId: z.string(),
+  dir: z.string(),
+  kind: z.enum(RECORD_KINDS),
+  status: z.enum(STEP_STATUSES),
+  reason: z.string().nullable(),
+  partial: z.boolean(),
+  os: Os.nullable(),
+  params: z.record(z.string(), paramValue),
+  scriptSha256: sha256.nullable(),
+  started: iso.nullable(),
+  ended: iso.nullable(),
+  durationMs: z.number().int().nonnegative(),
+  records: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+});
+
+export const Manifest = z.strictObject({
+  schema: z.literal('magpie.manifest/1'),
+  state: z.enum(['running', 'complete', 'interrupted', 'failed']).describe('running in a left-behind .partial folder means the run crashed'),
+  tool: z.strictObject({ name: z.literal('magpie'), version: z.string(), runtime: z.string() }),
+  case: z.string(),
+  playbook: z.strictObject({ name: z.string(), file: z.string(), sha256, params: z.record(z.string(), paramValue) }),
+  operator: z.string(),
+  workstation: z.strictObject({ hostname: z.string(), platform: z.string(), user: z.string() }),
+  target: z.strictObject({
+    name: z.string(),
+    hostname: z.string().nullable(),
+    os: Os.nullable(),
+    osVersion: z.string().nullable(),
+    psVersion: z.string().nullable(),
+    psEdition: z.string().nullable(),
+    user: z.string().nullable(),
+    admin: z.boolean().nullable(),
+    transport: z.enum(['local', 'ssh', 'winrm']),
+    startupScript: z.string().optional().describe('set only when Windows-only commands were stood in for (tests)'),
+  }),
+  error: z.string().nullable().describe('why the host could not be collected, when it could not'),
+  started: iso,
+  ended: iso.nullable(),
+  clockSkewMs: z.number().int().nullable().describe('target clock minus workstation clock'),
+  steps: z.array(ManifestStep),
+  files: z.array(ManifestFile).describe('every collected file except manifest.json and SHA256SUMS'),
+});
+export type Manifest = z.infer<typeof Manifest>;
+export type ManifestStep = z.infer<typeof ManifestStep>;
+export type ManifestFile = z.infer<typeof ManifestFile>;
+
+export function manifestJsonSchema(): unknown {
+  return { $id: 'https://magpie.invalid/schemas/manifest-1.json', title: 'Magpie evidence manifest', ...z.toJSONSchema(Manifest, { target: 'draft-7' }) };
+}

@@ -1,0 +1,99 @@
+// Re-hashes an evidence folder and names every file that changed, is missing or was added.
+import { existsSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkCustodyChain } from './custody.ts';
+import { sha256File } from './hash.ts';
+import { Manifest } from './manifest.ts';
+
+export interface VerifyReport {
+  dir: string;
+  checked: number;
+  changed: string[];
+  missing: string[];
+  added: string[];
+  problems: string[];
+  /** Facts that are not integrity failures (an interrupted run, a folder that never sealed). */
+  notes: string[];
+  ok: boolean;
+}
+
+/** Parses `sha256sum` output lines: `<hex>  <path>` (text mode) or `<hex> *<path>` (binary mode). */
+export function parseSums(text: string): { sha256: string; path: string }[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l, i) => {
+      const m = /^([a-fA-F0-9]{64}) [ *](.+)$/.exec(l);
+      if (!m) throw new Error(`SHA256SUMS:${i + 1}: not a sha256sum line`);
+      return { sha256: m[1].toLowerCase(), path: m[2] };
+    });
+}
+
+function listFiles(root: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(root, rel))) {
+    const relPath = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(root, relPath));
+    if (st.isDirectory()) out.push(...listFiles(root, relPath));
+    else out.push(relPath);
+  }
+  return out;
+}
+
+export async function verifyEvidence(dir: string, onProgress?: (done: number, total: number) => void): Promise<VerifyReport> {
+  const report: VerifyReport = { dir, checked: 0, changed: [], missing: [], added: [], problems: [], notes: [], ok: false };
+  if (!existsSync(join(dir, 'manifest.json'))) {
+    report.problems.push(`${dir} has no manifest.json: it is not a Magpie evidence folder`);
+    return report;
+  }
+  let manifest: Manifest | undefined;
+  try {
+    manifest = Manifest.parse(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  } catch (e) {
+    report.problems.push(`manifest.json does not match the manifest schema: ${(e as Error).message.slice(0, 500)}`);
+  }
+  let expected: { sha256: string; path: string }[];
+  if (existsSync(join(dir, 'SHA256SUMS'))) {
+    try {
+      expected = parseSums(readFileSync(join(dir, 'SHA256SUMS'), 'utf8'));
+    } catch (e) {
+      report.problems.push((e as Error).message);
+      expected = [];
+    }
+  } else {
+    report.notes.push('no SHA256SUMS: the collection never finished (crashed or killed); checking against manifest.json instead');
+    expected = manifest?.files ?? [];
+  }
+  if (manifest && manifest.state !== 'complete') report.notes.push(manifest.state === 'running' ? 'the collection stopped without sealing (the run crashed or was killed): steps after the last one listed never ran' : `the collection is ${manifest.state}${manifest.error ? `: ${manifest.error}` : ''}`);
+
+  const listed = new Set(expected.map((e) => e.path));
+  listed.add('SHA256SUMS');
+  let done = 0;
+  for (const { sha256, path } of expected) {
+    const file = join(dir, ...path.split('/'));
+    if (path.split('/').includes('..') || !existsSync(file)) {
+      report.missing.push(path);
+    } else if ((await sha256File(file)).sha256 !== sha256) {
+      report.changed.push(path);
+    }
+    report.checked++;
+    onProgress?.(++done, expected.length);
+  }
+  // An unsealed folder's manifest and custody log were still being written: their own checks
+  // (schema, hash chain) stand in for a hash.
+  if (!existsSync(join(dir, 'SHA256SUMS'))) {
+    listed.add('manifest.json');
+    listed.add('custody.jsonl');
+  }
+  for (const f of listFiles(dir)) if (!listed.has(f)) report.added.push(f);
+  if (manifest) {
+    for (const f of manifest.files) {
+      const inSums = expected.find((e) => e.path === f.path);
+      if (inSums && inSums.sha256 !== f.sha256) report.problems.push(`${f.path}: manifest.json and SHA256SUMS disagree on its hash`);
+    }
+  }
+  if (existsSync(join(dir, 'custody.jsonl'))) report.problems.push(...checkCustodyChain(join(dir, 'custody.jsonl')));
+  else report.missing.includes('custody.jsonl') || report.problems.push('custody.jsonl is missing');
+  report.ok = !report.changed.length && !report.missing.length && !report.added.length && !report.problems.length;
+  return report;
+}

@@ -1,0 +1,269 @@
+// Writes one host's evidence folder: write-once files, custody log, manifest, SHA256SUMS.
+// The folder lives as `<stamp>.partial` until the run ends, then is renamed; an interrupted
+// or crashed run leaves the .partial folder with a manifest that says what finished.
+import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname, platform, userInfo } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import type { OsName } from '../definitions.ts';
+import type { PlannedStep, Plan } from '../plan.ts';
+import type { TargetInfo, Transport } from '../session/session.ts';
+import type { StepSummary } from '../script.ts';
+import { CustodyLog } from './custody.ts';
+import { sha256File, sha256Text } from './hash.ts';
+import { Manifest, type ManifestFile, type ManifestStep, type StepStatus } from './manifest.ts';
+import { safeRelativePath, safeSegment, timestampName } from './names.ts';
+import { TOOL_VERSION, runtimeName } from '../version.ts';
+
+export interface WriterOptions {
+  root: string;
+  caseId: string;
+  /** The target as named by the responder (before the session said its hostname). */
+  targetName: string;
+  transport: Transport;
+  plan: Plan;
+  operator?: string;
+  now?: Date;
+}
+
+export interface StepOutcome {
+  status: StepStatus;
+  reason: string | null;
+  partial: boolean;
+  os: OsName | null;
+  script?: string;
+  summary?: StepSummary;
+  /** Local folder with what the step produced (records.jsonl, stdout.log, stderr.log, files/). */
+  fetched?: string;
+  hostOutput?: string;
+  started?: Date;
+  ended?: Date;
+}
+
+export class EvidenceWriter {
+  readonly dir: string;
+  private custody: CustodyLog;
+  private manifest: Manifest;
+  private sealed = false;
+
+  private constructor(dir: string, manifest: Manifest, actor: string) {
+    this.dir = dir;
+    this.manifest = manifest;
+    this.custody = new CustodyLog(join(dir, 'custody.jsonl'), actor);
+  }
+
+  /** Creates `<root>/<case>/<host>/<stamp>.partial`, never reusing an existing name. */
+  static create(opts: WriterOptions): EvidenceWriter {
+    const now = opts.now ?? new Date();
+    const hostDir = join(opts.root, safeSegment(opts.caseId), safeSegment(opts.targetName));
+    mkdirSync(hostDir, { recursive: true });
+    const stamp = timestampName(now);
+    let dir = '';
+    for (let n = 1; ; n++) {
+      const name = n === 1 ? stamp : `${stamp}-${n}`;
+      const final = join(hostDir, name);
+      if (existsSync(final)) continue;
+      try {
+        mkdirSync(`${final}.partial`); // not recursive: fails if it exists, so two runs never share a folder
+        dir = `${final}.partial`;
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+    const user = safeUser();
+    const operator = opts.operator ?? user;
+    const manifest: Manifest = {
+      schema: 'magpie.manifest/1',
+      state: 'running',
+      tool: { name: 'magpie', version: TOOL_VERSION, runtime: runtimeName() },
+      case: opts.caseId,
+      playbook: { name: opts.plan.playbook.name, file: opts.plan.playbook.file, sha256: opts.plan.playbook.sha256, params: opts.plan.playbook.params },
+      operator,
+      workstation: { hostname: hostname(), platform: platform(), user },
+      target: { name: opts.targetName, hostname: null, os: null, osVersion: null, psVersion: null, psEdition: null, user: null, admin: null, transport: opts.transport },
+      error: null,
+      started: now.toISOString(),
+      ended: null,
+      clockSkewMs: null,
+      steps: [],
+      files: [],
+    };
+    const w = new EvidenceWriter(dir, manifest, `${operator}@${hostname()}`);
+    w.custody.append('collection-started', { case: opts.caseId, target: opts.targetName, transport: opts.transport, playbook: opts.plan.playbook.name, playbookSha256: opts.plan.playbook.sha256, tool: `magpie ${TOOL_VERSION}` });
+    w.saveManifest();
+    return w;
+  }
+
+  get state(): Manifest['state'] {
+    return this.manifest.state;
+  }
+
+  setTarget(info: TargetInfo, startupScript?: string): void {
+    const { name: _n, transport: _t, clockSkewMs, ...rest } = info;
+    this.manifest.target = { ...this.manifest.target, ...rest, ...(startupScript ? { startupScript } : {}) };
+    this.manifest.clockSkewMs = clockSkewMs;
+    this.custody.append('session-opened', { hostname: info.hostname, os: info.os, psVersion: info.psVersion, user: info.user, admin: info.admin, clockSkewMs });
+    this.saveManifest();
+  }
+
+  stepDirName(step: PlannedStep): string {
+    return `steps/${String(step.index).padStart(2, '0')}-${safeSegment(step.id)}`;
+  }
+
+  /** Logs the exact script before it runs: the record exists even if the run never returns. */
+  stepStarting(step: PlannedStep, os: OsName, script: string): void {
+    this.custody.append('step-started', { step: step.id, index: step.index, os, scriptSha256: sha256Text(script), params: step.params });
+  }
+
+  /** Takes what a step produced into the evidence folder and records it. */
+  async recordStep(step: PlannedStep, out: StepOutcome): Promise<ManifestStep> {
+    const dirName = this.stepDirName(step);
+    const stepDir = join(this.dir, dirName);
+    mkdirSync(stepDir, { recursive: true });
+    const added: ManifestFile[] = [];
+    const put = async (name: string, content: string) => {
+      const file = join(stepDir, name);
+      writeFileSync(file, content, { flag: 'wx' });
+      added.push(await this.describe(file));
+    };
+    if (out.script !== undefined) {
+      await put('script.ps1', out.script);
+      await put('params.json', JSON.stringify(step.params, null, 2) + '\n');
+    }
+    if (out.hostOutput) await put('host-output.log', out.hostOutput + '\n');
+    let records = 0;
+    if (out.fetched) {
+      for (const name of ['records.jsonl', 'stdout.log', 'stderr.log']) {
+        const src = join(out.fetched, name);
+        if (!existsSync(src)) continue;
+        const desc = await this.take(src, join(stepDir, name));
+        if (name === 'records.jsonl') records = desc.lines;
+        added.push(desc.file);
+      }
+      const filesSrc = join(out.fetched, 'files');
+      if (existsSync(filesSrc)) added.push(...(await this.takeTree(filesSrc, join(stepDir, 'files'), out.summary, step)));
+    }
+    const entry: ManifestStep = {
+      index: step.index,
+      id: step.id,
+      stepId: step.stepId,
+      dir: dirName,
+      kind: step.kind,
+      status: out.status,
+      reason: out.reason,
+      partial: out.partial,
+      os: out.os,
+      params: step.params,
+      scriptSha256: out.script !== undefined ? sha256Text(out.script) : null,
+      started: out.started?.toISOString() ?? null,
+      ended: out.ended?.toISOString() ?? null,
+      durationMs: out.started && out.ended ? out.ended.getTime() - out.started.getTime() : 0,
+      records,
+      errors: out.summary?.errors ?? 0,
+    };
+    if (out.summary && out.summary.records !== records && !out.partial) {
+      entry.reason = [entry.reason, `the target counted ${out.summary.records} records, ${records} arrived`].filter(Boolean).join('; ');
+    }
+    this.manifest.steps.push(entry);
+    this.manifest.files.push(...added);
+    this.custody.append('step-recorded', { step: step.id, index: step.index, status: out.status, reason: entry.reason, partial: out.partial, records, files: added.map((f) => ({ path: f.path, sha256: f.sha256 })) });
+    this.saveManifest();
+    return entry;
+  }
+
+  /** Moves a fetched file in (copies across filesystems), refusing to replace anything. */
+  private async take(src: string, dest: string): Promise<{ file: ManifestFile; lines: number }> {
+    if (existsSync(dest)) throw new Error(`refusing to overwrite evidence file ${dest}`);
+    try {
+      renameSync(src, dest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      copyFileSync(src, dest, constants.COPYFILE_EXCL);
+    }
+    const h = await sha256File(dest);
+    return { file: { path: this.rel(dest), size: h.size, sha256: h.sha256 }, lines: h.lines };
+  }
+
+  /** Brings in the step's files/ tree: names made safe, links and devices left behind (and said). */
+  private async takeTree(srcRoot: string, destRoot: string, summary: StepSummary | undefined, step: PlannedStep): Promise<ManifestFile[]> {
+    const targetHashes = new Map((summary?.files ?? []).map((f) => [f.path.replace(/\\/g, '/'), f.sha256]));
+    const out: ManifestFile[] = [];
+    const walk = async (rel: string) => {
+      for (const name of readdirSync(join(srcRoot, rel)).sort()) {
+        const relPath = rel ? `${rel}/${name}` : name;
+        const src = join(srcRoot, relPath);
+        const st = lstatSync(src);
+        if (st.isDirectory()) {
+          await walk(relPath);
+          continue;
+        }
+        if (!st.isFile()) {
+          this.custody.append('file-not-taken', { step: step.id, name: relPath, why: st.isSymbolicLink() ? 'symbolic link' : 'not a regular file' });
+          continue;
+        }
+        let safe = safeRelativePath(relPath);
+        let dest = join(destRoot, ...safe.split('/'));
+        for (let n = 2; existsSync(dest); n++) dest = join(destRoot, ...`${safe}-${n}`.split('/'));
+        safe = relative(destRoot, dest).split(sep).join('/');
+        mkdirSync(join(dest, '..'), { recursive: true });
+        const { file } = await this.take(src, dest);
+        if (safe !== relPath) file.originalName = relPath;
+        const targetSha = targetHashes.get(relPath.replace(/\\/g, "/"));
+        if (targetSha) {
+          file.targetSha256 = targetSha;
+          if (targetSha !== file.sha256) this.custody.append('hash-mismatch', { step: step.id, path: file.path, target: targetSha, local: file.sha256 });
+        }
+        out.push(file);
+      }
+    };
+    await walk('');
+    return out;
+  }
+
+  private async describe(file: string): Promise<ManifestFile> {
+    const h = await sha256File(file);
+    return { path: this.rel(file), size: h.size, sha256: h.sha256 };
+  }
+
+  private rel(file: string): string {
+    return relative(this.dir, file).split(sep).join('/');
+  }
+
+  private saveManifest(): void {
+    // The manifest is the writer's own running account until the folder is sealed.
+    const tmp = join(this.dir, '.manifest.json.tmp');
+    if (existsSync(tmp)) unlinkSync(tmp);
+    writeFileSync(tmp, JSON.stringify(Manifest.parse(this.manifest), null, 2) + '\n', { flag: 'wx' });
+    renameSync(tmp, join(this.dir, 'manifest.json'));
+  }
+
+  /** Seals the folder: custody closed, manifest final, SHA256SUMS written; renamed unless interrupted. */
+  async finish(state: 'complete' | 'interrupted' | 'failed', error?: string): Promise<string> {
+    if (this.sealed) return this.dir;
+    this.sealed = true;
+    this.manifest.state = state;
+    this.manifest.error = error ?? this.manifest.error;
+    this.manifest.ended = new Date().toISOString();
+    this.custody.append(state === 'interrupted' ? 'collection-interrupted' : 'collection-sealed', { state, steps: this.manifest.steps.length, files: this.manifest.files.length, error: error ?? null });
+    this.manifest.files.push(await this.describe(this.custody.file));
+    this.saveManifest();
+    const sums = [...this.manifest.files.map((f) => [f.sha256, f.path] as const), [(await sha256File(join(this.dir, 'manifest.json'))).sha256, 'manifest.json'] as const]
+      .sort((a, b) => a[1].localeCompare(b[1]))
+      .map(([h, p]) => `${h}  ${p}\n`)
+      .join('');
+    writeFileSync(join(this.dir, 'SHA256SUMS'), sums, { flag: 'wx' });
+    if (state === 'interrupted') return this.dir;
+    const final = this.dir.replace(/\.partial$/, '');
+    if (existsSync(final)) return this.dir; // never replace: leave it marked partial
+    renameSync(this.dir, final);
+    return final;
+  }
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.USERNAME ?? 'unknown';
+  }
+}
