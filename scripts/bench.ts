@@ -10,6 +10,7 @@ import { loadCatalog } from '../lib/catalog.ts';
 import { buildPlan } from '../lib/plan.ts';
 import { PWSH_ARGS, requirePwsh } from '../lib/pwsh.ts';
 import { ROOT_DIR } from '../lib/paths.ts';
+import { descendants } from '../lib/kill-tree.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
@@ -63,7 +64,8 @@ async function peakRss(args: string[]): Promise<{ nodeMb: number; pwshMb: number
   const t0 = performance.now();
   const timer = setInterval(() => {
     nodeMb = Math.max(nodeMb, hwm(child.pid!));
-    for (const p of spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) pwshMb = Math.max(pwshMb, hwm(Number(p)));
+    // The dotnet tool's pwsh is a launcher with the runtime as its child: count the whole tree.
+    pwshMb = Math.max(pwshMb, descendants(child.pid!).reduce((sum, p) => sum + hwm(p), 0));
   }, 200);
   const code = await new Promise<number | null>((r) => child.on('close', r));
   clearInterval(timer);
@@ -115,7 +117,7 @@ Machine: ${machine}
 | overhead per step ((Magpie − floor) / ${steps} steps) | **${overheadPerStep.toFixed(0)} ms** | ≤ 50 ms |
 | step durations inside Magpie (median run) | ${perStep[Math.floor(RUNS / 2)].join(' / ')} ms | |
 | peak RSS of \`magpie run\` (Node) with one step emitting ${mem.records.toLocaleString('en')} records | **${mem.nodeMb.toFixed(0)} MB** | ≤ 200 MB |
-| peak RSS of its pwsh host during that step | ${mem.pwshMb.toFixed(0)} MB | |
+| peak RSS of its PowerShell host process tree during that step | ${mem.pwshMb.toFixed(0)} MB | |
 | wall time of that run | ${mem.seconds.toFixed(1)} s (${((mem.records / mem.seconds) | 0).toLocaleString('en')} records/s) | |
 `;
   console.log(report);
