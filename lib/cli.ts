@@ -15,7 +15,7 @@ import { safeLine } from './text.ts';
 import { TOOL_VERSION } from './version.ts';
 import { PwshMissingError } from './pwsh.ts';
 
-const USAGE = `magpie ${TOOL_VERSION} — incident-response playbooks through PowerShell
+export const USAGE = `magpie ${TOOL_VERSION} — incident-response playbooks through PowerShell
 
 Usage:
   magpie run PLAYBOOK [--target HOST]... [--targets FILE] [--transport local]
@@ -25,6 +25,10 @@ Usage:
   magpie show     PLAYBOOK [--os windows|linux] [--param k=v]... [--playbooks DIR]...
   magpie validate [--playbooks DIR]...
   magpie verify   DIR... [--json]
+  magpie triage   DIR... [--rules DIR]... [--ioc FILE]... [--vt] [--offline]
+                  [--vt-rate N] [--vt-cache DIR] [--json]
+  magpie import   KIND FILE... --host NAME [--case ID] [--out DIR]
+                  (KIND: autoruns, netstat, tasklist, processes-csv, defender)
 
 Exit codes: 0 all ok, 1 some step or host failed, 2 bad usage or invalid input.
 Parameters: --param Name=value for a playbook parameter, --param step.Name=value for one step's.`;
@@ -40,7 +44,7 @@ export interface Io {
   err: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {
+export function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {
   try {
     return parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
   } catch (e) {
@@ -62,6 +66,10 @@ export async function main(argv: string[], io: Io = { out: process.stdout, err: 
         return await cmdValidate(rest, io);
       case 'verify':
         return await cmdVerify(rest, io);
+      case 'triage':
+        return await (await import('./triage/command.ts')).cmdTriage(rest, io, parse);
+      case 'import':
+        return await (await import('./importers/command.ts')).cmdImport(rest, io, parse);
       case '--version':
       case 'version':
         io.out.write(`${TOOL_VERSION}\n`);

@@ -56,10 +56,14 @@ export const Manifest = z.strictObject({
     psEdition: z.string().nullable(),
     user: z.string().nullable(),
     admin: z.boolean().nullable(),
-    transport: z.enum(['local', 'ssh', 'winrm']),
+    transport: z.enum(['local', 'ssh', 'winrm', 'import']),
     startupScript: z.string().optional().describe('set only when Windows-only commands were stood in for (tests)'),
   }),
   error: z.string().nullable().describe('why the host could not be collected, when it could not'),
+  imported: z
+    .strictObject({ kind: z.string(), files: z.array(z.strictObject({ name: z.string(), size: z.number().int().nonnegative(), sha256 })) })
+    .optional()
+    .describe('set when the records come from existing tool output (magpie import), not from a live collection'),
   started: iso,
   ended: iso.nullable(),
   clockSkewMs: z.number().int().nullable().describe('target clock minus workstation clock'),

@@ -85,6 +85,21 @@ export async function verifyEvidence(dir: string, onProgress?: (done: number, to
     listed.add('manifest.json');
     listed.add('custody.jsonl');
   }
+  // Triage outputs live in triage/<stamp>/ with their own SHA256SUMS: checked, never counted as added evidence.
+  const triageRuns = existsSync(join(dir, 'triage')) ? readdirSync(join(dir, 'triage')) : [];
+  for (const run of triageRuns) {
+    const sumsFile = join(dir, 'triage', run, 'SHA256SUMS');
+    if (!existsSync(sumsFile)) continue;
+    for (const { sha256, path } of parseSums(readFileSync(sumsFile, 'utf8'))) {
+      const rel = `triage/${run}/${path}`;
+      listed.add(rel);
+      const file = join(dir, 'triage', run, path);
+      if (path.includes('/') || !existsSync(file)) report.missing.push(rel);
+      else if ((await sha256File(file)).sha256 !== sha256) report.changed.push(rel);
+      report.checked++;
+    }
+    listed.add(`triage/${run}/SHA256SUMS`);
+  }
   for (const f of listFiles(dir)) if (!listed.has(f)) report.added.push(f);
   if (manifest) {
     for (const f of manifest.files) {

@@ -106,6 +106,14 @@ export class EvidenceWriter {
     this.saveManifest();
   }
 
+  /** Marks the folder as made from existing tool output, with the source files' hashes. */
+  setImported(imported: NonNullable<Manifest['imported']>, targetName: string): void {
+    this.manifest.imported = imported;
+    this.manifest.target.hostname = targetName;
+    this.custody.append('import-started', { kind: imported.kind, files: imported.files });
+    this.saveManifest();
+  }
+
   stepDirName(step: PlannedStep): string {
     return `steps/${String(step.index).padStart(2, '0')}-${safeSegment(step.id)}`;
   }

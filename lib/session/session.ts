@@ -2,7 +2,7 @@
 import type { OsName } from '../definitions.ts';
 import type { InvocationContext, StepSummary } from '../script.ts';
 
-export type Transport = 'local' | 'ssh' | 'winrm';
+export type Transport = 'local' | 'ssh' | 'winrm' | 'import';
 
 export interface TargetInfo {
   /** What the responder named (`--target`), or the hostname for the local host. */

@@ -1,0 +1,73 @@
+// `magpie triage DIR...`: findings, timeline and report for each host folder, and a summary.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Io, parse as parseFn } from '../cli.ts';
+import { InputError } from '../errors.ts';
+import { safeLine } from '../text.ts';
+import { levelRank } from './engine.ts';
+import { Intel, loadIocFile } from './intel.ts';
+import { runTriage } from './output.ts';
+import { loadRules } from './rules.ts';
+import type { VtOptions } from './virustotal.ts';
+
+/** Host run folders (those with a manifest.json) at or below each argument, three levels deep at most. */
+export function findRunFolders(dir: string, depth = 3): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError('not a folder', { file: dir });
+  if (existsSync(join(dir, 'manifest.json'))) return [dir];
+  if (depth === 0) return [];
+  return readdirSync(dir)
+    .sort()
+    .filter((n) => n !== 'triage')
+    .flatMap((n) => (statSync(join(dir, n)).isDirectory() ? findRunFolders(join(dir, n), depth - 1) : []));
+}
+
+export async function cmdTriage(args: string[], io: Io, parse: typeof parseFn): Promise<number> {
+  const { values, positionals } = parse(args, {
+    rules: { type: 'string', multiple: true, default: [] },
+    'no-builtin-rules': { type: 'boolean', default: false },
+    ioc: { type: 'string', multiple: true, default: [] },
+    vt: { type: 'boolean', default: false },
+    offline: { type: 'boolean', default: false },
+    'vt-rate': { type: 'string', default: '4' },
+    'vt-cache': { type: 'string' },
+  });
+  if (positionals.length === 0) throw new InputError('triage takes one or more evidence folders (a host run, a host or a case folder)');
+  const rules = loadRules(values.rules as string[], !values['no-builtin-rules']);
+  const intel = new Intel();
+  for (const f of values.ioc as string[]) loadIocFile(intel, f);
+  let vt: VtOptions | undefined;
+  if (values.vt || values.offline) {
+    const perMinute = Number(values['vt-rate']);
+    if (!Number.isFinite(perMinute) || perMinute <= 0) throw new InputError(`--vt-rate must be a positive number of requests a minute, not "${values['vt-rate']}"`);
+    if (!values.offline && !process.env.VT_API_KEY) throw new InputError('--vt needs the VirusTotal API key in VT_API_KEY (or --offline to use only cached answers)');
+    vt = {
+      apiKey: process.env.VT_API_KEY,
+      baseUrl: process.env.MAGPIE_VT_URL,
+      cacheDir: values['vt-cache'] as string | undefined,
+      perMinute,
+      offline: values.offline as boolean,
+      onProgress: (done, total, hash, cached) => io.err.write(`virustotal ${done}/${total} ${hash}${cached ? ' (cache)' : ''}\n`),
+    };
+  }
+  const folders = positionals.flatMap((p) => findRunFolders(p));
+  if (!folders.length) throw new InputError(`no evidence folder (with a manifest.json) under ${positionals.join(', ')}`);
+  const summaries = [];
+  for (const dir of folders) {
+    const run = await runTriage(dir, { rules, intel: intel.size ? intel : undefined, vt });
+    const f = run.result.findings;
+    const byLevel: Record<string, number> = {};
+    for (const x of f) byLevel[x.rule.level] = (byLevel[x.rule.level] ?? 0) + 1;
+    summaries.push({ dir, out: run.outDir, host: run.result.host, findings: f.length, byLevel, problems: run.result.problems.length });
+    if (values.json) continue;
+    io.out.write(`\n${safeLine(run.result.host, 80)} — ${f.length} findings (${['critical', 'high', 'medium', 'low', 'informational'].filter((l) => byLevel[l]).map((l) => `${byLevel[l]} ${l}`).join(', ') || 'none'})\n`);
+    for (const x of f.filter((x) => levelRank(x.rule.level) >= 2).slice(0, 15)) {
+      const what = x.record.name ?? x.record.entry ?? x.record.threatName ?? x.record.remoteAddress ?? '';
+      io.out.write(`  ${x.rule.level.toUpperCase().padEnd(8)} ${safeLine(x.rule.title, 100)} — ${safeLine(String(what), 60)} (${safeLine(x.location.file)}:${x.location.line})\n`);
+    }
+    if (f.length > 15) io.out.write(`  … ${f.length - 15} more in the report\n`);
+    if (run.result.problems.length) io.out.write(`  ${run.result.problems.length} records could not be read (listed in findings.json)\n`);
+    io.out.write(`  report: ${safeLine(join(run.outDir, 'report.html'))}\n  findings: ${safeLine(join(run.outDir, 'findings.json'))}\n  timeline: ${safeLine(join(run.outDir, 'timeline.jsonl'))}\n`);
+  }
+  if (values.json) io.out.write(JSON.stringify({ hosts: summaries }) + '\n');
+  return 0;
+}

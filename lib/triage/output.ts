@@ -1,0 +1,113 @@
+// Runs triage on one evidence folder and writes its outputs into triage/<stamp>/ inside it:
+// findings.json, timeline.jsonl (Timesketch), report.html, triage.json (provenance) and their
+// own SHA256SUMS. Collected files are never touched; each triage run gets a new folder.
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { sha256File } from '../evidence/hash.ts';
+import { timestampName } from '../evidence/names.ts';
+import { TOOL_VERSION } from '../version.ts';
+import { sortFindings, triageFolder, type TriageResult } from './engine.ts';
+import type { RecordRef } from '../records/reader.ts';
+import { lookupHashes, type VtOptions } from './virustotal.ts';
+import type { Intel } from './intel.ts';
+import { renderReport } from './report.ts';
+import type { CompiledRule } from './rules.ts';
+
+export interface TriageRun {
+  result: TriageResult;
+  outDir: string;
+  files: string[];
+}
+
+export interface TriageRunOptions {
+  rules: CompiledRule[];
+  intel?: Intel;
+  vt?: VtOptions;
+}
+
+export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Promise<TriageRun> {
+  const { rules, intel } = opts;
+  const base = join(evidenceDir, 'triage');
+  mkdirSync(base, { recursive: true });
+  const stamp = timestampName(new Date());
+  let outDir = '';
+  for (let n = 1; !outDir; n++) {
+    const candidate = join(base, n === 1 ? stamp : `${stamp}-${n}`);
+    if (existsSync(candidate)) continue;
+    mkdirSync(candidate);
+    outDir = candidate;
+  }
+  const generated = new Date().toISOString();
+  // Synchronous batched writes: the timeline can hold a line per record, and must not pile up in memory.
+  const fd = openSync(join(outDir, 'timeline.jsonl'), 'wx');
+  let batch = '';
+  const hashes = new Map<string, RecordRef>();
+  const result = await triageFolder(evidenceDir, {
+    rules,
+    intel,
+    onHash: opts.vt ? (h, ref) => void (hashes.has(h) || hashes.set(h, ref)) : undefined,
+    onTimeline: (e) => {
+      // Timesketch's JSONL import: message, datetime, timestamp_desc, plus any fields.
+      batch += JSON.stringify({ ...e, data_type: `magpie:${e.kind}` }) + '\n';
+      if (batch.length > 1 << 16) {
+        writeSync(fd, batch);
+        batch = '';
+      }
+    },
+  });
+  writeSync(fd, batch);
+  closeSync(fd);
+  let vtSummary: Record<string, unknown> | undefined;
+  if (opts.vt) {
+    const verdicts = await lookupHashes([...hashes.keys()], opts.vt);
+    vtSummary = { looked: hashes.size, answered: verdicts.size, offline: Boolean(opts.vt.offline) };
+    for (const [hash, v] of verdicts) {
+      if (!v.found || v.malicious + v.suspicious === 0) continue;
+      const ref = hashes.get(hash)!;
+      result.findings.push({
+        id: '',
+        host: result.host,
+        rule: {
+          id: 'virustotal-detection',
+          title: `VirusTotal: ${v.malicious} engines call it malicious${v.label ? ` (${v.label})` : ''}`,
+          level: v.malicious >= 5 ? 'critical' : v.malicious >= 1 ? 'high' : 'medium',
+          tags: ['virustotal'],
+          description: `VirusTotal (answer of ${v.date}) reports ${v.malicious} malicious and ${v.suspicious} suspicious verdicts for ${hash}${v.name ? `, known as ${v.name}` : ''}. Collect the file, stop its process after memory is captured, and search other hosts for the hash.`,
+          source: 'virustotal',
+        },
+        kind: ref.kind,
+        record: ref.record,
+        location: { file: ref.file, line: ref.line },
+      });
+    }
+    sortFindings(result.findings);
+  }
+
+  const tool = `magpie ${TOOL_VERSION}`;
+  const write = (name: string, text: string) => writeFileSync(join(outDir, name), text, { flag: 'wx' });
+  write(
+    'findings.json',
+    JSON.stringify({ schema: 'magpie.findings/1', host: result.host, case: result.manifest.case, generated, tool, counts: result.counts, problems: result.problems, findings: result.findings }, null, 2) + '\n',
+  );
+  write('report.html', renderReport(result, { generated, tool, evidenceDir }));
+  write(
+    'triage.json',
+    JSON.stringify(
+      {
+        generated,
+        tool,
+        evidenceSums: existsSync(join(evidenceDir, 'SHA256SUMS')) ? (await sha256File(join(evidenceDir, 'SHA256SUMS'))).sha256 : null,
+        rules: rules.map((r) => ({ id: r.def.id, level: r.def.level, file: r.file, sha256: r.sha256 })),
+        intel: intel?.files ?? [],
+        virustotal: vtSummary ?? null,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  const files = ['findings.json', 'timeline.jsonl', 'report.html', 'triage.json'];
+  const sums = [];
+  for (const f of files) sums.push(`${(await sha256File(join(outDir, f))).sha256}  ${f}\n`);
+  write('SHA256SUMS', sums.join(''));
+  return { result, outDir, files };
+}

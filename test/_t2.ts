@@ -1,0 +1,15 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCatalog } from '../lib/catalog.ts';
+import { collect } from '../lib/collect.ts';
+import { buildPlan } from '../lib/plan.ts';
+import { triageFolder } from '../lib/triage/engine.ts';
+import { loadRules } from '../lib/triage/rules.ts';
+import { FIXTURES, tempDir } from './helpers.ts';
+const startup = join(tempDir(), 'startup.ps1');
+writeFileSync(startup, `$global:MagpieFixtureDir = '${join(FIXTURES, 'windows', 'infected')}'\n. '${join(FIXTURES, 'windows', 'fakes.ps1')}'\n`);
+const [r] = await collect({ plan: buildPlan(loadCatalog(), 'triage'), targets: ['localhost'], transport: 'local', out: tempDir(), caseId: 'w', concurrency: 1, local: { startupScript: startup, osOverride: 'windows' } });
+const t0 = performance.now();
+const res = await triageFolder(r.dir!, { rules: loadRules() });
+console.log((performance.now() - t0).toFixed(0), 'ms', res.counts, res.problems);
+for (const f of res.findings) console.log(f.id, f.rule.level, f.rule.id, '|', f.rule.title, '|', f.record.name ?? f.record.entry, f.location.file + ':' + f.location.line);
