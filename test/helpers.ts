@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findPwsh, INSTALL_HINT } from '../lib/pwsh.ts';
+import { loadCatalog } from '../lib/catalog.ts';
+import { collect } from '../lib/collect.ts';
+import { buildPlan } from '../lib/plan.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -86,3 +89,15 @@ export function teamPlaybook(name: string, steps: unknown[], extra: Record<strin
   const yaml = JSON.stringify({ name, description: `test playbook ${name}`, steps }, null, 2);
   return writeTree({ [`${name}.yaml`]: yaml, ...extra });
 }
+
+/** Runs the triage playbook's Windows scripts against one recorded host; returns its evidence folder. */
+export async function collectRecordedWindowsHost(name: string, out = tempDir()): Promise<string> {
+  const startup = join(tempDir(), 'startup.ps1');
+  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  writeFileSync(startup, `$global:MagpieFixtureDir = ${q(join(FIXTURES, 'windows', name))}\n. ${q(join(FIXTURES, 'windows', 'fakes.ps1'))}\n`);
+  const plan = buildPlan(loadCatalog(), 'triage');
+  const [r] = await collect({ plan, targets: ['localhost'], transport: 'local', out, caseId: 'win', concurrency: 1, local: { startupScript: startup, osOverride: 'windows' } });
+  if (!r.dir || r.state !== 'complete') throw new Error(`recorded host ${name} was not collected: ${r.error}`);
+  return r.dir;
+}
+

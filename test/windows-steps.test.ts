@@ -2,25 +2,10 @@
 // answered from recorded output of a real-shaped infected workstation (test/fixtures/windows).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCatalog } from '../lib/catalog.ts';
-import { collect } from '../lib/collect.ts';
-import { buildPlan } from '../lib/plan.ts';
-import { FIXTURES, pwshOrFail, readJson, readJsonl, tempDir } from './helpers.ts';
+import { collectRecordedWindowsHost, pwshOrFail, readJson, readJsonl } from './helpers.ts';
 
 pwshOrFail();
-
-/** Runs the triage playbook's Windows scripts against one recorded host; returns its evidence folder. */
-export async function collectRecordedWindowsHost(name: string): Promise<string> {
-  const startup = join(tempDir(), 'startup.ps1');
-  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  writeFileSync(startup, `$global:MagpieFixtureDir = ${q(join(FIXTURES, 'windows', name))}\n. ${q(join(FIXTURES, 'windows', 'fakes.ps1'))}\n`);
-  const plan = buildPlan(loadCatalog(), 'triage');
-  const [r] = await collect({ plan, targets: ['localhost'], transport: 'local', out: tempDir(), caseId: 'win', concurrency: 1, local: { startupScript: startup, osOverride: 'windows' } });
-  assert.ok(r.dir, r.error ?? 'no folder');
-  return r.dir!;
-}
 
 let dir = '';
 test.before(async () => {

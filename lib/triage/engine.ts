@@ -65,7 +65,7 @@ interface Group {
 
 export async function triageFolder(dir: string, opts: TriageOptions): Promise<TriageResult> {
   const manifest = readManifest(dir);
-  const host = manifest.target.hostname ?? manifest.target.name;
+  let host = manifest.target.hostname ?? manifest.target.name;
   const problems: string[] = [];
   const findings: Finding[] = [];
   const counts: TriageResult['counts'] = {};
@@ -130,6 +130,8 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
     if (ref.kind === 'host') hostRef ??= ref;
     else processes.push(ref);
   }
+  // What the host says of itself (host-info) names it; the session's view is the fallback.
+  if (typeof hostRef?.record.hostname === 'string' && hostRef.record.hostname) host = hostRef.record.hostname;
   const byPid = new Map<number, RecordRef>();
   for (const p of processes) byPid.set(p.record.pid as number, p);
   for (const { record: p } of processes) {

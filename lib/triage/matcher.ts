@@ -19,6 +19,15 @@ export function getField(r: Rec, path: string): unknown {
   return cur;
 }
 
+/** True when `*` or `?` appears unescaped (Sigma: `\*` is a literal star, `\\*` a backslash then a wildcard). */
+function hasWildcard(glob: string): boolean {
+  for (let i = 0; i < glob.length; i++) {
+    if (glob[i] === '\\' && ['*', '?', '\\'].includes(glob[i + 1])) i++;
+    else if (glob[i] === '*' || glob[i] === '?') return true;
+  }
+  return false;
+}
+
 function globToRegExp(glob: string, flags: string): RegExp {
   let out = '';
   for (let i = 0; i < glob.length; i++) {
@@ -98,13 +107,13 @@ function fieldPredicate(key: string, raw: unknown): Predicate {
         };
       }
       default: {
-        if (typeof want === 'string' && /(?<!\\)[*?]/.test(want)) {
+        if (typeof want === 'string' && hasWildcard(want)) {
           const re = globToRegExp(want, flags);
           return (v) => v !== null && v !== undefined && re.test(String(v));
         }
         if (typeof want === 'number') return (v) => v === want || (typeof v === 'string' && v.trim() !== '' && Number(v) === want);
         if (typeof want === 'boolean') return (v) => v === want || (typeof v === 'string' && v.toLowerCase() === String(want));
-        const w = norm(String(want).replace(/\\([*?\\])/g, '$1'));
+        const w = norm(String(want).replace(/\\([*?])/g, '$1'));
         return (v) => v !== null && v !== undefined && typeof v !== 'object' && norm(String(v)) === w;
       }
     }
