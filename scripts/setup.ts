@@ -1,6 +1,8 @@
 #!/usr/bin/env -S npx tsx
 // Provisions what Magpie needs on a responder workstation: PowerShell 7 from the .NET global tool.
-// Runs from `npm install` (postinstall) and `npm run setup`; safe to run again.
+// With --test, also what the test suite needs: Debian's Chromium for the report test.
+// Runs from `npm install` (postinstall), `npm test` (--test) and `npm run setup`; safe to run again.
+import { existsSync } from 'node:fs';
 import { $ } from 'zx';
 import { findPwsh, dotnetToolsDir, PWSH_VERSION, PWSH_ARGS } from '../lib/pwsh.ts';
 
@@ -39,6 +41,27 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`magpie setup: PowerShell ${v.stdout.trim()} at ${pwsh}`);
+  if (process.argv.includes('--test')) return ensureChromium();
+  return 0;
+}
+
+async function ensureChromium(): Promise<number> {
+  const path = process.env.MAGPIE_CHROMIUM ?? '/usr/bin/chromium';
+  if (existsSync(path)) return 0;
+  const root = process.getuid?.() === 0;
+  const apt = (await $`which apt-get`.nothrow()).exitCode === 0;
+  if (!root || !apt) {
+    console.error(`magpie setup: the report test needs Chromium at ${path}. Install Debian's package (sudo apt-get install chromium) or set MAGPIE_CHROMIUM.`);
+    return 1;
+  }
+  console.log('magpie setup: installing Chromium for the report test (apt-get install chromium)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await $({ env })`apt-get update`.nothrow();
+  const r = await $({ env })`apt-get install -y --no-install-recommends chromium`.nothrow();
+  if (r.exitCode !== 0 || !existsSync(path)) {
+    console.error(`magpie setup: apt-get install chromium failed:\n${r.stderr.slice(-2000)}`);
+    return 1;
+  }
   return 0;
 }
 

@@ -15,7 +15,7 @@ header{background:#1d232a;color:#fff;padding:16px 24px}header h1{margin:0;font-s
 main{padding:16px 24px;max-width:1200px}section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 16px;margin:0 0 16px}
 h2{font-size:16px;margin:0 0 8px}table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f3;vertical-align:top}
 .lvl{display:inline-block;min-width:84px;padding:1px 6px;border-radius:4px;color:#fff;font-weight:600;text-transform:uppercase;font-size:11px;text-align:center}
-.critical{background:#7a0019}.high{background:#c62828}.medium{background:#ef6c00}.low{background:#2e7d32}.informational{background:#546e7a}
+.lvl.critical{background:#7a0019}.lvl.high{background:#c62828}.lvl.medium{background:#ef6c00}.lvl.low{background:#2e7d32}.lvl.informational{background:#546e7a}
 pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;margin:4px 0;font-size:12px}
 .finding{border-left:4px solid #c62828;padding:4px 12px;margin:8px 0}.finding.medium{border-color:#ef6c00}.finding.low,.finding.informational{border-color:#546e7a}.finding.critical{border-color:#7a0019}
 .tree ul{list-style:none;margin:0;padding-left:18px;border-left:1px dotted #c4c9d0}.tree li{margin:1px 0}.flag{background:#ffebee;color:#7a0019;font-weight:600}
