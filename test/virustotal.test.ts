@@ -36,7 +36,9 @@ test.before(async () => {
   host = await collectRecordedWindowsHost('infected');
 });
 
-test.after(() => server.close());
+test.after(() => {
+  server.close();
+});
 
 test('every distinct hash is asked once, spaced to the quota, cached; a malicious one becomes a finding', async () => {
   const cacheDir = tempDir();
