@@ -121,7 +121,7 @@ Machine: ${machine}
 | wall time of that run | ${mem.seconds.toFixed(1)} s (${((mem.records / mem.seconds) | 0).toLocaleString('en')} records/s) | |
 `;
   console.log(report);
-  if (process.argv.includes('--write')) {
+  if (process.argv.includes('--write') || process.env.BENCH_WRITE) {
     const file = join(ROOT_DIR, 'docs', 'benchmarks.md');
     const text = readFileSync(file, 'utf8');
     const start = text.indexOf('## Latest figures');

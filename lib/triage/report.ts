@@ -73,20 +73,28 @@ function steps(r: TriageResult): string {
 /** Process tree: roots are processes whose parent is not in the table (or is a reused PID). */
 function tree(r: TriageResult): string {
   const flags = new Map<RecordRef['record'], Finding[]>();
-  for (const f of r.findings) if (f.kind === 'process') flags.set(f.record, [...(flags.get(f.record) ?? []), f]);
+  for (const f of r.findings) {
+    if (f.kind !== 'process') continue;
+    const list = flags.get(f.record);
+    if (list) list.push(f);
+    else flags.set(f.record, [f]);
+  }
   const byPid = new Map(r.processes.map((p) => [p.record.pid as number, p]));
   const children = new Map<number, RecordRef[]>();
   const roots: RecordRef[] = [];
   for (const p of r.processes) {
     const ppid = p.record.ppid as number | null | undefined;
     const parent = typeof ppid === 'number' && ppid !== p.record.pid ? byPid.get(ppid) : undefined;
-    if (parent && p.record.parentName !== undefined) children.set(ppid!, [...(children.get(ppid!) ?? []), p]);
-    else roots.push(p);
+    if (parent && p.record.parentName !== undefined) {
+      const list = children.get(ppid!);
+      if (list) list.push(p);
+      else children.set(ppid!, [p]);
+    } else roots.push(p);
   }
   const seen = new Set<number>();
   const node = (p: RecordRef, depth: number): string => {
     const pid = p.record.pid as number;
-    if (seen.has(pid) || depth > 64) return '';
+    if (seen.has(pid) || depth > 64 || seen.size >= TREE_NODES) return '';
     seen.add(pid);
     const fs = flags.get(p.record) ?? [];
     const label = `${escapeHtml(p.record.name)} <span class="muted">pid ${pid}${p.record.user ? ` · ${escapeHtml(p.record.user)}` : ''}${p.record.path ? ` · ${escapeHtml(p.record.path)}` : ''}</span>`;
@@ -94,11 +102,24 @@ function tree(r: TriageResult): string {
     const kids = (children.get(pid) ?? []).map((c) => node(c, depth + 1)).join('');
     return `<li>${flagged}${kids ? `<ul>${kids}</ul>` : ''}</li>`;
   };
-  return `<section id="tree" class="tree"><h2>Process tree</h2><ul>${roots.map((p) => node(p, 0)).join('')}</ul></section>`;
+  const items = roots.map((p) => node(p, 0)).join('');
+  const more = r.processes.length > seen.size ? `<p class="muted">${r.processes.length - seen.size} more processes are in the records.</p>` : '';
+  return `<section id="tree" class="tree"><h2>Process tree</h2><ul>${items}</ul>${more}</section>`;
 }
 
+/** A report a person reads: at most this many findings of one rule, and this many tree nodes. */
+const PER_RULE = 100;
+const TREE_NODES = 5000;
+
 export function renderReport(r: TriageResult, meta: { generated: string; tool: string; evidenceDir: string }): string {
-  const findings = [...r.findings].sort((a, b) => levelRank(b.rule.level) - levelRank(a.rule.level));
+  const all = [...r.findings].sort((a, b) => levelRank(b.rule.level) - levelRank(a.rule.level));
+  const perRule = new Map<string, number>();
+  const findings = all.filter((f) => {
+    const n = (perRule.get(f.rule.id) ?? 0) + 1;
+    perRule.set(f.rule.id, n);
+    return n <= PER_RULE;
+  });
+  const cut = [...perRule].filter(([, n]) => n > PER_RULE).map(([id, n]) => `${escapeHtml(id)}: ${n - PER_RULE} more`);
   const problems = r.problems.length ? `<section id="problems"><h2>Records that could not be read</h2><pre>${escapeHtml(r.problems.slice(0, 200).join('\n'))}${r.problems.length > 200 ? `\n… ${r.problems.length - 200} more` : ''}</pre></section>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -108,7 +129,7 @@ export function renderReport(r: TriageResult, meta: { generated: string; tool: s
 <body><header><h1>Magpie triage — ${escapeHtml(r.host)}</h1><div>${escapeHtml(r.manifest.case)} · generated ${escapeHtml(meta.generated)} by ${escapeHtml(meta.tool)} · evidence ${escapeHtml(meta.evidenceDir)}</div></header>
 <main>
 ${summary(findings)}
-<section id="findings"><h2>Findings (${findings.length})</h2>${findings.length ? findings.map(findingHtml).join('\n') : '<p>No rule matched.</p>'}</section>
+<section id="findings"><h2>Findings (${all.length})</h2>${findings.length ? findings.map(findingHtml).join('\n') : '<p>No rule matched.</p>'}${cut.length ? `<p class="muted">Not shown here (all are in findings.json): ${cut.join('; ')}</p>` : ''}</section>
 ${hostFacts(r)}
 ${steps(r)}
 ${tree(r)}
