@@ -43,7 +43,8 @@ export class TreeReporter implements Reporter {
         );
       },
     }));
-    const list = new Listr(tasks, { concurrent: true, exitOnError: false, rendererOptions: { collapseSubtasks: false, collapseSkips: false } });
+    // Ctrl-C is the CLI's to handle (stop the step, seal the folder); listr2 would exit at once.
+    const list = new Listr(tasks, { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false, collapseSkips: false } });
     this.finished = list.run().catch(() => undefined);
   }
 

@@ -124,4 +124,16 @@ test('a crashed run (SIGKILL) leaves a partial folder whose manifest says what f
   assert.ok(report.notes.some((n) => /never finished/.test(n)));
 });
 
+test('the terminal tree leaves Ctrl-C to the CLI (listr2 would exit at once and lose the step)', async () => {
+  const { TreeReporter } = await import('../lib/progress-tree.ts');
+  const { loadCatalog } = await import('../lib/catalog.ts');
+  const { buildPlan } = await import('../lib/plan.ts');
+  const before = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+  const plan = buildPlan(loadCatalog(), 'triage');
+  const tree = new TreeReporter(plan, ['h']);
+  assert.is(process.listenerCount('SIGINT') + process.listenerCount('SIGTERM'), before);
+  tree.onEvent({ type: 'host-ended', host: 'h', state: 'failed', dir: null, error: 'unreachable' });
+  await tree.done();
+});
+
 test.run();
