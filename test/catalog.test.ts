@@ -24,7 +24,7 @@ test('the built-in catalog loads, and triage plans with typed defaults', () => {
   const catalog = loadCatalog();
   assert.ok(catalog.steps.has('host-info') && catalog.steps.has('processes') && catalog.steps.has('network'));
   const plan = buildPlan(catalog, 'triage');
-  assert.equal(plan.steps.map((s) => s.id), ['host-info', 'network', 'processes']);
+  assert.equal(plan.steps.map((s) => s.id), ['host-info', 'network', 'processes', 'autoruns', 'defender']);
   assert.equal(plan.steps[2].params, { HashImages: true, CheckSignatures: true });
   assert.match(plan.playbook.sha256, /^[a-f0-9]{64}$/);
 });
@@ -53,7 +53,7 @@ test('malformed YAML names the file and line', () => {
 
 test('unknown step: file, line, field and the known steps', () => {
   const e = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: host-info\n  - step: no-such-step\n' });
-  assert.match(e.message, /book\.yaml:5: steps\.1\.step: unknown step "no-such-step"; known steps: host-info, network, processes/);
+  assert.match(e.message, /book\.yaml:5: steps\.1\.step: unknown step "no-such-step"; known steps: autoruns, defender, host-info, network, processes/);
 });
 
 test('wrong parameter type names the line of the value', () => {

@@ -31,10 +31,10 @@ test('show output is byte-for-byte the script.ps1 the run keeps as evidence', ()
 test('list shows playbooks and steps; --json is machine-readable', () => {
   const r = cli(['list']);
   assert.is(r.code, 0);
-  assert.match(r.stdout, /triage +host-info → network → processes/);
+  assert.match(r.stdout, /triage +host-info → network → processes → autoruns → defender/);
   const j = JSON.parse(cli(['list', '--json']).stdout);
-  assert.equal(j.playbooks.find((p: any) => p.name === 'triage').steps, ['host-info', 'network', 'processes']);
-  assert.equal(j.steps.map((s: any) => s.id).sort(), ['host-info', 'network', 'processes']);
+  assert.equal(j.playbooks.find((p: any) => p.name === 'triage').steps, ['host-info', 'network', 'processes', 'autoruns', 'defender']);
+  assert.equal(j.steps.map((s: any) => s.id).sort(), ['autoruns', 'defender', 'host-info', 'network', 'processes']);
 });
 
 test('--dry-run runs nothing and writes nothing', () => {

@@ -18,7 +18,7 @@ function deno(args: string[]) {
 test('deno run -A scripts/magpie.ts list', () => {
   const r = deno(['list']);
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stdout, /triage +host-info → network → processes/);
+  assert.match(r.stdout, /triage +host-info → network → processes → autoruns → defender/);
 });
 
 test('deno run -A scripts/magpie.ts run triage writes verifiable evidence, marked as made under Deno', async () => {
@@ -28,7 +28,7 @@ test('deno run -A scripts/magpie.ts run triage writes verifiable evidence, marke
   const dir = /evidence: (.+)/.exec(r.stdout)![1].trim();
   const m = readJson(join(dir, 'manifest.json'));
   assert.match(m.tool.runtime, /^deno 2\./);
-  assert.equal(m.steps.map((s: any) => s.status), ['ok', 'ok', 'ok']);
+  assert.equal(m.steps.map((s: any) => s.status), ['ok', 'ok', 'ok', 'ok', 'skipped']);
   assert.ok(m.steps[2].records > 5);
   assert.ok((await verifyEvidence(dir)).ok);
 });

@@ -12,9 +12,9 @@ test.before(async () => {
   dir = await collectRecordedWindowsHost('infected');
 });
 
-test('all three Windows steps run ok and say which scripts ran', () => {
+test('every Windows step of triage runs ok and says which script ran', () => {
   const m = readJson(join(dir, 'manifest.json'));
-  assert.equal(m.steps.map((s: any) => [s.id, s.status, s.os]), [['host-info', 'ok', 'windows'], ['network', 'ok', 'windows'], ['processes', 'ok', 'windows']]);
+  assert.equal(m.steps.map((s: any) => [s.id, s.status, s.os]), [['host-info', 'ok', 'windows'], ['network', 'ok', 'windows'], ['processes', 'ok', 'windows'], ['autoruns', 'ok', 'windows'], ['defender', 'ok', 'windows']]);
   assert.match(m.target.startupScript, /startup\.ps1$/, 'the stand-in is recorded in the manifest');
 });
 
@@ -64,6 +64,41 @@ test('network: states by name, owning process joined, worm fan-out to 445 visibl
   assert.is(udp.length, 3);
   assert.ok(udp.every((c) => c.remoteAddress === null && c.state === null));
   assert.match(conns[0].createdTime, /^2025-11-26T00:00:30\.000Z$/);
+});
+
+test('autoruns: Run keys of the machine and each user hive, Winlogon, enabled services, task actions; images checked once', () => {
+  const a = readJsonl(join(dir, 'steps', '04-autoruns', 'records.jsonl'));
+  const by = (entry: string) => a.find((r) => r.entry === entry);
+  assert.is(by('SecurityHealth').location, 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run');
+  assert.is(by('SecurityHealth').imagePath, 'C:\\Windows\\system32\\SecurityHealthSystray.exe');
+  assert.is(by('SecurityHealth').signed, true);
+  assert.is(by('WindowsUpdater').location, 'HKU\\S-1-5-21-1004336348-1177238915-682003330-1104\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run');
+  assert.is(by('WindowsUpdater').profile, 'S-1-5-21-1004336348-1177238915-682003330-1104');
+  assert.is(by('svc').location, 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run');
+  assert.is(by('svc').signed, false);
+  assert.is(by('Userinit').launchString, 'C:\\Windows\\system32\\userinit.exe');
+  assert.not.ok(by('Fax'), 'disabled services are not autostarts');
+  assert.is(by('mssecsvc2.0').category, 'Services');
+  assert.is(by('mssecsvc2.0').imagePath, 'C:\\WINDOWS\\mssecsvc.exe');
+  const task = by('\\OneDrive Standalone Update Task');
+  assert.is(task.category, 'Tasks');
+  assert.is(task.launchString, 'C:\\Users\\jdoe\\AppData\\Local\\Temp\\odu.exe /update');
+  assert.is(task.imageExists, false, 'an image that is not there is reported missing');
+  assert.is(task.time, '2025-11-26T04:03:00.000Z');
+  assert.is(by('\\Microsoft\\Windows\\Defrag\\ScheduledDefrag').imagePath, 'C:\\Windows\\system32\\defrag.exe');
+});
+
+test('defender: protection off, exclusions and detections with their threat names', () => {
+  const d = readJsonl(join(dir, 'steps', '05-defender', 'records.jsonl'));
+  assert.ok(d.some((r) => r.type === 'protection-disabled' && r.detail === 'RealTimeProtectionEnabled is false'));
+  assert.equal(d.filter((r) => r.type === 'exclusion').map((r) => r.detail), ['C:\\ProgramData\\kbtlxyzqjf', 'C:\\Users\\jdoe\\AppData\\Local\\Temp']);
+  const t = d.find((r) => r.type === 'threat');
+  assert.is(t.threatName, 'Ransom:Win32/WannaCrypt.A!rsm');
+  assert.equal(t.resources, ['C:\\WINDOWS\\mssecsvc.exe', 'C:\\ProgramData\\kbtlxyzqjf\\tasksche.exe']);
+  assert.is(t.time, '2025-11-26T05:00:00.000Z');
+  assert.is(t.action, 'remediation failed');
+  const s = d.find((r) => r.type === 'status');
+  assert.is(s.realTimeProtection, false);
 });
 
 test.run();
