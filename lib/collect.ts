@@ -65,8 +65,11 @@ async function collectHost(target: string, opts: CollectOptions): Promise<HostRe
     writer.setTarget(session.info, opts.local?.startupScript);
     emit({ type: 'host-opened', host: target, hostname: session.info.hostname, os: session.info.os, dir: writer.dir });
     const steps = await runPlan(opts.plan, session, writer, { signal: opts.signal, onEvent: emit, host: target });
+    // The host is not needed to seal the folder: let it exit meanwhile.
+    const closing = session.close().catch(() => undefined);
     const state = opts.signal?.aborted ? 'interrupted' : 'complete';
     const dir = await writer.finish(state);
+    await closing;
     const failedSteps = steps.filter((s) => s.status === 'failed' || s.status === 'timeout').length;
     emit({ type: 'host-ended', host: target, state, dir, error: null });
     return { target, dir, state, error: null, failedSteps };

@@ -40,6 +40,7 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
       outcome = await runStep(step, script, session, writer, opts);
     }
     outcome.os ??= script ? os : null;
+    writer.updateTarget(session.info);
     const entry = await writer.recordStep(step, outcome);
     if (outcome.fetched) await session.release(outcome.fetched);
     results.push(entry);

@@ -77,6 +77,8 @@ export interface StepSummary {
   errors: number;
   message: string | null;
   files: { path: string; size: number; sha256: string }[];
+  psVersion?: string;
+  psEdition?: string;
 }
 
 export function parseSummary(stdout: string): { summary?: StepSummary; rest: string } {

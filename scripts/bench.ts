@@ -12,7 +12,7 @@ import { PWSH_ARGS, requirePwsh } from '../lib/pwsh.ts';
 import { ROOT_DIR } from '../lib/paths.ts';
 import { descendants } from '../lib/kill-tree.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const pwsh = requirePwsh();
 const magpie = join(ROOT_DIR, 'bin', 'magpie.js');
@@ -23,7 +23,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** The floor: the triage step bodies, back to back, in one plain pwsh, output discarded. */
 function floorScript(): string {
   const plan = buildPlan(loadCatalog(), 'triage');
-  const parts = plan.steps.map((s, i) => {
+  // Steps with no script for this OS are skipped by Magpie too.
+  const parts = plan.steps.filter((s) => s.scripts.linux).map((s, i) => {
     // Parameters as a PowerShell literal: the cheapest way a plain script gets them (values are ours).
     const literal = Object.entries(s.params).map(([k, v]) => `${k} = ${typeof v === 'boolean' ? (v ? '$true' : '$false') : typeof v === 'number' ? v : `'${String(v).replace(/'/g, "''")}'`}`).join('; ');
     const out = join(scratch, `floor-${i}`).replace(/'/g, "''");
@@ -77,7 +78,7 @@ async function peakRss(args: string[]): Promise<{ nodeMb: number; pwshMb: number
 
 async function main() {
   const floorFile = floorScript();
-  const steps = buildPlan(loadCatalog(), 'triage').steps.length;
+  const steps = buildPlan(loadCatalog(), 'triage').steps.filter((s) => s.scripts.linux).length;
   // Warm both paths once (tsx's transform cache, the OS page cache) so runs compare like with like.
   timeIt(pwsh, [...PWSH_ARGS, '-File', floorFile]);
   timeIt(process.execPath, [magpie, 'run', 'triage', '--out', join(scratch, 'warm')]);

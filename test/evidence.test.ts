@@ -60,6 +60,8 @@ test('the manifest validates against the published JSON Schema and matches the f
   assert.is(manifest.case, 'IR-2026-001');
   assert.is(manifest.target.transport, 'local');
   assert.is(manifest.target.hostname, hostname());
+  assert.match(manifest.target.psVersion, /^7\.\d+\.\d+/, 'learned from the first step');
+  assert.is(manifest.target.psEdition, 'Core');
   assert.equal(manifest.steps.map((s: any) => [s.id, s.status]), [['host-info', 'ok'], ['network', 'ok'], ['processes', 'ok'], ['autoruns', 'ok'], ['defender', 'skipped']]);
   assert.match(manifest.steps[4].reason, /no script for linux; this step supports windows/);
   for (const f of manifest.files) {

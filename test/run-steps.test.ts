@@ -163,4 +163,22 @@ test('file names from a host cannot leave the evidence folder; links are not fol
   assert.ok(files.find((f: any) => f.path.endsWith('/ok.txt')).targetSha256);
 });
 
+test('the identification probe (remote transports, Windows) answers from a real host', async () => {
+  const { PwshHost } = await import('../lib/session/pwsh-host.ts');
+  const { probeHost } = await import('../lib/session/local.ts');
+  const { hostname, userInfo } = await import('node:os');
+  const host = new PwshHost();
+  try {
+    const info = await probeHost(host);
+    assert.is(info.hostname, hostname());
+    assert.is(info.os, 'linux');
+    assert.match(info.psVersion, /^7\./);
+    assert.is(info.user, userInfo().username);
+    assert.is(info.admin, userInfo().uid === 0);
+    assert.ok(Math.abs(info.clockSkewMs) < 1000, `same clock: ${info.clockSkewMs} ms`);
+  } finally {
+    await host.close();
+  }
+});
+
 test.run();

@@ -99,11 +99,16 @@ export class EvidenceWriter {
   }
 
   setTarget(info: TargetInfo, startupScript?: string): void {
-    const { name: _n, transport: _t, clockSkewMs, ...rest } = info;
-    this.manifest.target = { ...this.manifest.target, ...rest, ...(startupScript ? { startupScript } : {}) };
-    this.manifest.clockSkewMs = clockSkewMs;
-    this.custody.append('session-opened', { hostname: info.hostname, os: info.os, psVersion: info.psVersion, user: info.user, admin: info.admin, clockSkewMs });
+    this.updateTarget(info, startupScript);
+    this.custody.append('session-opened', { hostname: info.hostname, os: info.os, psVersion: info.psVersion, user: info.user, admin: info.admin, clockSkewMs: info.clockSkewMs });
     this.saveManifest();
+  }
+
+  /** Facts a session learns as it runs (a local session's PowerShell version, from the first step). */
+  updateTarget(info: TargetInfo, startupScript?: string): void {
+    const { name: _n, transport: _t, clockSkewMs, ...rest } = info;
+    this.manifest.target = { ...this.manifest.target, ...rest, ...(startupScript ? { startupScript: this.manifest.target.startupScript ?? startupScript } : {}) };
+    this.manifest.clockSkewMs = clockSkewMs;
   }
 
   /** Marks the folder as made from existing tool output, with the source files' hashes. */

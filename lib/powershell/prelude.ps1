@@ -60,7 +60,7 @@ function Invoke-MagpieStep {
     $stderr = [System.IO.StreamWriter]::new([IO.Path]::Combine($MagpieCtx.stage, 'stderr.log'), $false, $utf8)
     # Flushed per line so a step stopped at its timeout keeps everything it produced.
     $records.AutoFlush = $true; $stdout.AutoFlush = $true; $stderr.AutoFlush = $true
-    $summary = [ordered]@{ status = 'ok'; records = 0; errors = 0; message = $null; files = @() }
+    $summary = [ordered]@{ status = 'ok'; records = 0; errors = 0; message = $null; files = @(); psVersion = $PSVersionTable.PSVersion.ToString(); psEdition = [string]$PSVersionTable.PSEdition }
     $depth = [int]$MagpieCtx.depth
     try {
         & $Step 2>&1 3>&1 4>&1 5>&1 6>&1 | & { process {

@@ -1,6 +1,6 @@
 // The local transport: a pwsh on the responder's own machine, staging in a local temp folder.
 import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, platform, release, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { POWERSHELL_DIR } from '../paths.ts';
 import type { OsName } from '../definitions.ts';
@@ -54,19 +54,28 @@ export class LocalSession implements Session {
     const s = new LocalSession(opts);
     s.stageRoot = mkdtempSync(join(tmpdir(), 'magpie-stage-'));
     await s.startHost();
-    const probed = await probeHost(s.host);
-    s.info = {
-      name: opts.name ?? probed.hostname,
-      hostname: probed.hostname,
-      os: opts.osOverride ?? probed.os,
-      osVersion: probed.osVersion,
-      psVersion: probed.psVersion,
-      psEdition: probed.psEdition,
-      user: probed.user,
-      admin: probed.admin,
-      transport: 'local',
-      clockSkewMs: probed.clockSkewMs,
-    };
+    if (platform() === 'win32') {
+      // Administrator rights on Windows are only known from inside: ask the host.
+      const probed = await probeHost(s.host);
+      s.info = { ...probed, name: opts.name ?? probed.hostname, os: opts.osOverride ?? probed.os, transport: 'local' };
+    } else {
+      // This machine and this clock: Node knows who and what it is, and the PowerShell version
+      // arrives with the first step's summary. A probe costs a cold PowerShell 100-250 ms
+      // (measured: docs/benchmarks.md).
+      const user = userInfo();
+      s.info = {
+        name: opts.name ?? hostname(),
+        hostname: hostname(),
+        os: opts.osOverride ?? 'linux',
+        osVersion: `${platform()} ${release()}`,
+        psVersion: 'unknown',
+        psEdition: 'unknown',
+        user: user.username,
+        admin: user.uid === 0,
+        transport: 'local',
+        clockSkewMs: 0,
+      };
+    }
     return s;
   }
 
@@ -111,6 +120,7 @@ export class LocalSession implements Session {
     } else {
       const parsed = parseSummary(first.reply.stdout);
       summary = parsed.summary;
+      if (summary?.psVersion && this.info.psVersion === 'unknown') Object.assign(this.info, { psVersion: summary.psVersion, psEdition: summary.psEdition });
       hostOutput = [parsed.rest, first.reply.stderr].filter(Boolean).join('\n');
       // No summary from a live host means the script itself did not run (e.g. it does not parse).
       if (!summary && !this.host.alive) outcome = 'host-lost';
