@@ -73,6 +73,14 @@ test('--json prints one JSON object per event and a summary; exit 1 when a step 
   assert.is(summary.hosts[0].failedSteps, 1);
 });
 
+test('a long playbook runs clean: no listener piles up on the run\'s abort signal', () => {
+  const steps = Array.from({ length: 14 }, (_, i) => ({ id: `s${i}`, run: `[pscustomobject]@{ n = ${i} }` }));
+  const r = cli(['run', 'many', '--playbooks', teamPlaybook('many', steps), '--out', tempDir()]);
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.stderr, /MaxListeners|memory leak/);
+  assert.match(r.stderr, /14\/s13 ok 1 records/);
+});
+
 test('Ctrl-C during a run stops the step and leaves a valid, marked partial folder', async () => {
   const book = teamPlaybook('long', [
     { id: 'quick', run: '[pscustomobject]@{ n = 1 }' },

@@ -95,10 +95,12 @@ export class LocalSession implements Session {
     const started = Date.now();
     let outcome: SessionRun['outcome'] = 'completed';
     let timer: NodeJS.Timeout | undefined;
+    let onAbort = () => {};
     const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
+      onAbort = () => resolve('aborted');
       if (opts.signal?.aborted) resolve('aborted');
-      opts.signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
     const invoked = this.host.invoke(line).then(
       (reply) => ({ reply }),
@@ -106,6 +108,8 @@ export class LocalSession implements Session {
     );
     const first = await Promise.race([invoked, stopped]);
     clearTimeout(timer);
+    // One listener per step would pile up on a long playbook's shared signal.
+    opts.signal?.removeEventListener('abort', onAbort);
     let hostOutput = '';
     let summary;
     if (first === 'timeout' || first === 'aborted') {
