@@ -25,6 +25,7 @@ Usage:
   magpie show     PLAYBOOK [--os windows|linux] [--param k=v]... [--playbooks DIR]...
   magpie validate [--playbooks DIR]...
   magpie verify   DIR... [--json]
+  magpie pack     DIR [--out FILE.zip] [--json]
   magpie triage   DIR... [--rules DIR]... [--ioc FILE]... [--vt] [--offline]
                   [--vt-rate N] [--vt-cache DIR] [--json]
   magpie import   KIND FILE... --host NAME [--case ID] [--out DIR]
@@ -66,6 +67,8 @@ export async function main(argv: string[], io: Io = { out: process.stdout, err: 
         return await cmdValidate(rest, io);
       case 'verify':
         return await cmdVerify(rest, io);
+      case 'pack':
+        return await cmdPack(rest, io);
       case 'triage':
         return await (await import('./triage/command.ts')).cmdTriage(rest, io, parse);
       case 'import':
@@ -239,6 +242,16 @@ async function cmdValidate(args: string[], io: Io): Promise<number> {
     return 2;
   }
   io.out.write(`ok: ${catalog.playbooks.size} playbooks, ${catalog.steps.size} steps, every script parses and keeps to Windows PowerShell 5.1\n`);
+  return 0;
+}
+
+async function cmdPack(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: 'string' } });
+  if (positionals.length !== 1) throw new InputError(`pack takes one evidence folder\n\n${USAGE}`);
+  const { packEvidence } = await import('./evidence/pack.ts');
+  const r = await packEvidence(positionals[0], values.out as string | undefined);
+  if (values.json) io.out.write(JSON.stringify(r) + '\n');
+  else io.out.write(`packed ${r.files} files into ${safeLine(r.zip)} (${r.size} bytes)\n  sha256 ${r.sha256} (also in ${safeLine(r.zip)}.sha256)\n`);
   return 0;
 }
 

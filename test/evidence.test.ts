@@ -131,6 +131,28 @@ test('verify names one changed byte, a removed file and an added file', () => {
   assert.equal(json.changed, ['steps/03-processes/records.jsonl']);
 });
 
+test('pack: one zip with its SHA-256 beside it; unpacked, the folder verifies with sha256sum alone', () => {
+  const out = join(tempDir(), 'hand-over.zip');
+  const r = cli(['pack', dir, '--out', out]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(spawnSync('sha256sum', ['-c', 'hand-over.zip.sha256'], { cwd: join(out, '..') }).status, 0);
+  const unpacked = tempDir();
+  assert.is(spawnSync('unzip', ['-q', out, '-d', unpacked]).status, 0);
+  const top = join(unpacked, dir.split('/').at(-1)!);
+  const check = spawnSync('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: top, encoding: 'utf8' });
+  assert.is(check.status, 0, check.stdout + check.stderr);
+  assert.is(cli(['verify', top]).code, 0);
+  const again = cli(['pack', dir, '--out', out]);
+  assert.is(again.code, 2, 'never overwrites a pack');
+  assert.match(again.stderr, /already exists/);
+  const copy = join(tempDir(), 'copy');
+  copyTree(dir, copy);
+  writeFileSync(join(copy, 'steps', 'planted.txt'), 'x');
+  const bad = cli(['pack', copy]);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /does not verify, so it is not packed: added steps\/planted\.txt/);
+});
+
 test('the custody log is a hash chain: editing an entry breaks it', () => {
   const entries = readJsonl(join(dir, 'custody.jsonl'));
   assert.equal(entries.map((e) => e.action).filter((a) => a !== 'step-started' && a !== 'step-recorded'), ['collection-started', 'session-opened', 'collection-sealed']);
