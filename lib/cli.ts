@@ -188,6 +188,7 @@ async function cmdRun(args: string[], io: Io): Promise<number> {
     } else {
       for (const r of results) {
         io.out.write(`${safeLine(r.target, 80)}: ${r.state}${r.failedSteps ? `, ${r.failedSteps} step(s) failed` : ''}${r.error ? ` — ${safeLine(r.error)}` : ''}\n  evidence: ${r.dir ? safeLine(r.dir) : 'none'}\n`);
+        if (r.dir) io.out.write(`  next: magpie triage ${safeLine(r.dir)}   (magpie verify / magpie pack for hand-over)\n`);
       }
     }
     return failed.length ? 1 : 0;
