@@ -24,7 +24,8 @@ $now = [DateTime]::UtcNow
 $uid = (& id -u)
 [pscustomobject]@{
     hostname         = [Environment]::MachineName
-    fqdn             = [Net.Dns]::GetHostEntry([Net.Dns]::GetHostName()).HostName
+    # No name lookup: on an isolated or compromised host DNS may hang or lie.
+    fqdn             = [Net.Dns]::GetHostName()
     domain           = (Get-Content -LiteralPath '/proc/sys/kernel/domainname' -ErrorAction SilentlyContinue)
     os               = 'linux'
     osName           = $osRelease['PRETTY_NAME']
