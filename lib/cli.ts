@@ -20,7 +20,7 @@ export const USAGE = `magpie ${TOOL_VERSION} — incident-response playbooks thr
 Usage:
   magpie run PLAYBOOK [--target HOST]... [--targets FILE] [--transport local]
                       [--case ID] [--out DIR] [--concurrency N] [--param k=v]...
-                      [--playbooks DIR]... [--operator NAME] [--dry-run] [--json]
+                      [--playbooks DIR]... [--tools DIR] [--operator NAME] [--dry-run] [--json]
   magpie list     [--playbooks DIR]... [--json]
   magpie show     PLAYBOOK [--os windows|linux] [--param k=v]... [--playbooks DIR]...
   magpie validate [--playbooks DIR]...
@@ -127,6 +127,7 @@ async function cmdRun(args: string[], io: Io): Promise<number> {
     concurrency: { type: 'string', default: '8' },
     param: { type: 'string', multiple: true, default: [] },
     operator: { type: 'string' },
+    tools: { type: 'string', default: 'tools' },
     'dry-run': { type: 'boolean', default: false },
   });
   if (values.help) return io.out.write(USAGE + '\n'), 0;
@@ -178,6 +179,7 @@ async function cmdRun(args: string[], io: Io): Promise<number> {
       caseId: values.case as string,
       concurrency,
       operator: values.operator as string | undefined,
+      toolsDir: values.tools as string,
       signal: controller.signal,
       onEvent: (e) => reporter.onEvent(e),
     });

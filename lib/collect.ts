@@ -18,6 +18,8 @@ export interface CollectOptions {
   operator?: string;
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
+  /** The responder's folder of helper programs (default ./tools). */
+  toolsDir?: string;
   /** Local-session settings (tests stand in Windows commands through these). */
   local?: LocalSessionOptions;
 }
@@ -64,7 +66,7 @@ async function collectHost(target: string, opts: CollectOptions): Promise<HostRe
     writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: name, transport: opts.transport, plan: opts.plan, operator: opts.operator });
     writer.setTarget(session.info, opts.local?.startupScript);
     emit({ type: 'host-opened', host: target, hostname: session.info.hostname, os: session.info.os, dir: writer.dir });
-    const steps = await runPlan(opts.plan, session, writer, { signal: opts.signal, onEvent: emit, host: target });
+    const steps = await runPlan(opts.plan, session, writer, { signal: opts.signal, onEvent: emit, host: target, toolsDir: opts.toolsDir });
     // The host is not needed to seal the folder: let it exit meanwhile.
     const closing = session.close().catch(() => undefined);
     const state = opts.signal?.aborted ? 'interrupted' : 'complete';

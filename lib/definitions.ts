@@ -22,7 +22,7 @@ export const ParamDef = z.strictObject({
 export type ParamDef = z.infer<typeof ParamDef>;
 
 export const ToolDef = z.strictObject({
-  name: z.string().min(1),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/, 'a file name in the tools folder (letters, digits, dots, dashes)'),
   sha256: z.string().regex(/^[A-Fa-f0-9]{64}$/, 'must be the SHA-256 of the tool, 64 hex digits'),
   description: z.string().default(''),
 });

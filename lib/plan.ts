@@ -16,6 +16,8 @@ export interface PlannedStep {
   continueOnError: boolean;
   admin: boolean;
   params: Record<string, ParamValue>;
+  /** Helper programs the step runs, pinned by SHA-256; taken from the responder's tools folder. */
+  tools: { name: string; sha256: string }[];
   scripts: Partial<Record<OsName, StepScript>>;
   source: string;
 }
@@ -97,6 +99,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
       continueOnError: ref.continueOnError ?? true,
       admin: base?.def.admin ?? false,
       params,
+      tools: (base?.def.tools ?? []).map((t) => ({ name: t.name, sha256: t.sha256.toLowerCase() })),
       scripts: base ? base.scripts : inlineScripts,
       source: base ? base.file : book.file,
     };

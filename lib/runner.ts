@@ -6,6 +6,7 @@ import type { Plan, PlannedStep } from './plan.ts';
 import { composeScript } from './script.ts';
 import type { Session } from './session/session.ts';
 import { safeLine } from './text.ts';
+import { resolveTools } from './tools.ts';
 
 export type RunEvent =
   | { type: 'host-started'; host: string }
@@ -16,6 +17,8 @@ export type RunEvent =
 
 export interface RunnerOptions {
   signal?: AbortSignal;
+  /** The responder's folder of helper programs (default ./tools). */
+  toolsDir?: string;
   onEvent?: (e: RunEvent) => void;
   host: string;
 }
@@ -58,9 +61,11 @@ function skipped(reason: string): StepOutcome {
 
 async function runStep(step: PlannedStep, script: string, session: Session, writer: EvidenceWriter, opts: RunnerOptions): Promise<StepOutcome> {
   const os = session.info.os;
-  writer.stepStarting(step, os, script);
+  const resolved = await resolveTools(step.tools, opts.toolsDir);
+  if ('error' in resolved) return { status: 'failed', reason: resolved.error, partial: false, os, script };
+  writer.stepStarting(step, os, script, resolved.tools);
   const started = new Date();
-  const run = await session.run(script, step.params, { timeoutMs: step.timeoutSec * 1000, signal: opts.signal });
+  const run = await session.run(script, step.params, { timeoutMs: step.timeoutSec * 1000, signal: opts.signal, tools: resolved.tools });
   const ended = new Date();
   const base = { os, script, started, ended, summary: run.summary, fetched: run.fetched, hostOutput: run.hostOutput };
   switch (run.outcome) {

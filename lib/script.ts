@@ -37,6 +37,8 @@ export interface InvocationContext {
   depth: number;
   /** What the session's probe learned, for steps that cannot ask the same way on every OS. */
   target: { user: string; admin: boolean };
+  /** Helper programs already on the target: name → path there. */
+  tools?: Record<string, string>;
 }
 
 function b64(text: string): string {
@@ -58,6 +60,7 @@ function encodeValue(v: ParamValue | undefined): string {
 export function encodeContext(ctx: InvocationContext): string {
   const parts = [`stage=${encodeValue(ctx.stage)}`, `depth=${encodeValue(ctx.depth)}`, `user=${encodeValue(ctx.target.user)}`, `admin=${encodeValue(ctx.target.admin)}`];
   for (const [name, value] of Object.entries(ctx.params)) parts.push(`p.${name}=${encodeValue(value)}`);
+  for (const [name, path] of Object.entries(ctx.tools ?? {})) parts.push(`t.${b64(name).replace(/=/g, '')}=${encodeValue(path)}`);
   return parts.join(';');
 }
 

@@ -31,7 +31,7 @@ function writeLines(file: string, n: number, make: (i: number) => unknown) {
 // Ordinary workstation programs; 1 in 997 runs unsigned from AppData, some of those mine.
 const NAMES = ['chrome.exe', 'msedge.exe', 'OUTLOOK.EXE', 'Teams.exe', 'WINWORD.EXE', 'notepad.exe', 'java.exe', 'node.exe'];
 async function makeEvidence(): Promise<string> {
-  const step = (index: number, id: string, kind: 'process' | 'connection'): PlannedStep => ({ index, id, stepId: id, description: id, kind, timeoutSec: 1, continueOnError: true, admin: false, params: {}, scripts: {}, source: 'bench' });
+  const step = (index: number, id: string, kind: 'process' | 'connection'): PlannedStep => ({ index, id, stepId: id, description: id, kind, timeoutSec: 1, continueOnError: true, admin: false, params: {}, tools: [], scripts: {}, source: 'bench' });
   const steps = [step(1, 'processes', 'process'), step(2, 'network', 'connection')];
   const plan: Plan = { playbook: { name: 'bench', file: 'bench', sha256: '0'.repeat(64), params: {} }, steps };
   const w = EvidenceWriter.create({ root: join(scratch, 'ev'), caseId: 'bench', targetName: 'BENCH-01', transport: 'import', plan });

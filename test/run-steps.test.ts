@@ -7,7 +7,7 @@ import { loadCatalog } from '../lib/catalog.ts';
 import { collect, type HostResult } from '../lib/collect.ts';
 import { buildPlan, parseParamArgs } from '../lib/plan.ts';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
-import { cli, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
+import { cli, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir, writeTree } from './helpers.ts';
 
 pwshOrFail();
 
@@ -161,6 +161,37 @@ test('file names from a host cannot leave the evidence folder; links are not fol
   // PowerShell on Linux reads `\` in a name as a separator, so it cannot hash that one file itself.
   for (const f of files) if (f.targetSha256) assert.is(f.targetSha256, f.sha256, `target hash of ${f.path}`);
   assert.ok(files.find((f: any) => f.path.endsWith('/ok.txt')).targetSha256);
+});
+
+test('helper tools: pinned by SHA-256, pushed and re-hashed, run from $Tools; a wrong or missing tool fails only its step', async () => {
+  const { createHash } = await import('node:crypto');
+  const tool = '#!/bin/sh\necho "tool says $1"\n';
+  const sha = createHash('sha256').update(tool).digest('hex');
+  const stepYaml = (hash: string) => `id: uses-tool\ndescription: runs a helper\nkind: text\nos: [linux]\ntimeout: 30\ntools:\n  - name: hello.sh\n    sha256: "${hash}"\n`;
+  const script = "$out = & $Tools['hello.sh'] 'hi'\n[pscustomobject]@{ said = [string]$out; path = $Tools['hello.sh'] }\n";
+  const tools = writeTree({ 'hello.sh': tool });
+  const good = teamPlaybook('t', [{ step: 'uses-tool' }, { id: 'after', run: '[pscustomobject]@{ ok = 1 }' }], { 'steps/uses-tool/step.yaml': stepYaml(sha), 'steps/uses-tool/linux.ps1': script });
+  const out = tempDir();
+  const r = cli(['run', 't', '--playbooks', good, '--tools', tools, '--out', out]);
+  assert.is(r.code, 0, r.stderr);
+  const dir = /evidence: (.+)/.exec(r.stdout)![1].trim();
+  const [rec] = readJsonl(join(dir, 'steps', '01-uses-tool', 'records.jsonl'));
+  assert.is(rec.said, 'tool says hi');
+  assert.match(rec.path, /\/tools\/hello\.sh$/);
+  assert.not.ok(existsSync(rec.path), 'removed from the target after the step');
+  assert.match(readFileSync(join(dir, 'custody.jsonl'), 'utf8'), new RegExp(`"tools":\\{"hello.sh":"${sha}"\\}`));
+  const m = readJson(join(dir, 'manifest.json'));
+  assert.not.ok(m.files.some((f: any) => f.path.includes('hello.sh')), 'a tool is not evidence');
+
+  const wrong = teamPlaybook('t', [{ step: 'uses-tool' }, { id: 'after', run: '[pscustomobject]@{ ok = 1 }' }], { 'steps/uses-tool/step.yaml': stepYaml('0'.repeat(64)), 'steps/uses-tool/linux.ps1': script });
+  const r2 = cli(['run', 't', '--playbooks', wrong, '--tools', tools, '--out', tempDir(), '--json']);
+  assert.is(r2.code, 1);
+  const ended = r2.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.type === 'step-ended');
+  assert.is(ended[0].status, 'failed');
+  assert.match(ended[0].reason, new RegExp(`has SHA-256 ${sha}, not the pinned 0{64}.*it was not run`));
+  assert.is(ended[1].status, 'ok');
+  const r3 = cli(['run', 't', '--playbooks', good, '--tools', tempDir(), '--out', tempDir(), '--json']);
+  assert.match(r3.stdout, /needs the tool hello\.sh in .*\(SHA-256 [a-f0-9]{64}\); put the vendor's file there/);
 });
 
 test('the identification probe (remote transports, Windows) answers from a real host', async () => {

@@ -142,7 +142,7 @@ test('magpie triage: outputs in triage/<stamp>/, evidence untouched and still ve
 
 test('Linux autostarts: a download piped to a shell, a unit in /dev/shm, ld.so.preload — and a clean cron job is not flagged', async () => {
   const { EvidenceWriter } = await import('../lib/evidence/writer.ts');
-  const step = { index: 1, id: 'autoruns', stepId: 'autoruns', description: 'x', kind: 'autorun' as const, timeoutSec: 1, continueOnError: true, admin: false, params: {}, scripts: {}, source: 'test' };
+  const step = { index: 1, id: 'autoruns', stepId: 'autoruns', description: 'x', kind: 'autorun' as const, timeoutSec: 1, continueOnError: true, admin: false, params: {}, tools: [], scripts: {}, source: 'test' };
   const w = EvidenceWriter.create({ root: tempDir(), caseId: 'lx', targetName: 'web-01', transport: 'import', plan: { playbook: { name: 'lx', file: 'lx', sha256: '0'.repeat(64), params: {} }, steps: [step] } });
   const rec = (entry: string, category: string, launchString: string) => ({ location: '/etc/cron.d/x', entry, category, enabled: true, launchString, imagePath: launchString.split(' ')[0] });
   const records = [

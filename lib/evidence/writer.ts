@@ -124,8 +124,9 @@ export class EvidenceWriter {
   }
 
   /** Logs the exact script before it runs: the record exists even if the run never returns. */
-  stepStarting(step: PlannedStep, os: OsName, script: string): void {
-    this.custody.append('step-started', { step: step.id, index: step.index, os, scriptSha256: sha256Text(script), params: step.params });
+  stepStarting(step: PlannedStep, os: OsName, script: string, tools: Record<string, { sha256: string }> = {}): void {
+    const toolHashes = Object.fromEntries(Object.entries(tools).map(([name, t]) => [name, t.sha256]));
+    this.custody.append('step-started', { step: step.id, index: step.index, os, scriptSha256: sha256Text(script), params: step.params, tools: toolHashes });
   }
 
   /** Takes what a step produced into the evidence folder and records it. */

@@ -47,6 +47,7 @@ export async function importFiles(kindName: string, files: string[], opts: { hos
     continueOnError: true,
     admin: false,
     params: { source: basename(file) },
+    tools: [],
     scripts: {},
     source: file,
   }));

@@ -17,6 +17,7 @@ function ConvertFrom-MagpieContext {
     $utf8 = [Text.Encoding]::UTF8
     $ctx = [ordered]@{}
     $prm = [ordered]@{}
+    $tools = @{}
     foreach ($pair in $Text.Split(';')) {
         if (-not $pair) { continue }
         $eq = $pair.IndexOf('=')
@@ -31,14 +32,22 @@ function ConvertFrom-MagpieContext {
             'b' { $value = ($data -eq '1') }
             'l' { $value = @(foreach ($item in $data.Split(',')) { if ($item -ne '-') { $utf8.GetString([Convert]::FromBase64String($item)) } }) }
         }
-        if ($name.StartsWith('p.')) { $prm[$name.Substring(2)] = $value } else { $ctx[$name] = $value }
+        if ($name.StartsWith('p.')) { $prm[$name.Substring(2)] = $value }
+        elseif ($name.StartsWith('t.')) {
+            # Tool names may hold dots: they travel base64 (padding dropped).
+            $b = $name.Substring(2); while ($b.Length % 4) { $b += '=' }
+            $tools[$utf8.GetString([Convert]::FromBase64String($b))] = $value
+        } else { $ctx[$name] = $value }
     }
     $ctx['params'] = [pscustomobject]$prm
+    $ctx['tools'] = $tools
     [pscustomobject]$ctx
 }
 
 $MagpieCtx = ConvertFrom-MagpieContext $MagpieContext
 $Params = $MagpieCtx.params
+# Helper programs the step declared (tools: in step.yaml), pushed and hash-checked: name → path.
+$Tools = $MagpieCtx.tools
 # .NET calls rather than Join-Path/New-Item/Get-ChildItem here: on a cold host the provider
 # cmdlets' first use costs more than the rest of the prelude together.
 $OutDir = [IO.Path]::Combine($MagpieCtx.stage, 'files')

@@ -1,5 +1,6 @@
 // The local transport: a pwsh on the responder's own machine, staging in a local temp folder.
-import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { chmodSync, constants, copyFileSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { sha256File } from '../evidence/hash.ts';
 import { hostname, platform, release, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { POWERSHELL_DIR } from '../paths.ts';
@@ -91,7 +92,18 @@ export class LocalSession implements Session {
     if (!this.host.alive) await this.startHost();
     const stage = join(this.stageRoot, String(++this.runs));
     mkdirSync(stage);
-    const line = invocationLine(script, { params, stage, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin } });
+    // Push: each tool is copied into the step's staging folder and hashed again there.
+    const tools: Record<string, string> = {};
+    for (const [name, t] of Object.entries(opts.tools ?? {})) {
+      mkdirSync(join(stage, 'tools'), { recursive: true });
+      const dest = join(stage, 'tools', name);
+      copyFileSync(t.file, dest, constants.COPYFILE_EXCL);
+      chmodSync(dest, 0o755);
+      const pushed = (await sha256File(dest)).sha256;
+      if (pushed !== t.sha256) throw new Error(`the tool ${name} changed on its way to the target (${pushed}, pinned ${t.sha256})`);
+      tools[name] = dest;
+    }
+    const line = invocationLine(script, { params, stage, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools });
     const started = Date.now();
     let outcome: SessionRun['outcome'] = 'completed';
     let timer: NodeJS.Timeout | undefined;

@@ -36,6 +36,8 @@ export interface SessionRun {
 export interface RunOptions {
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Helper programs to push for this step: name → local file (already hash-checked). */
+  tools?: Record<string, { file: string; sha256: string }>;
 }
 
 export interface Session {
