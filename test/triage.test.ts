@@ -150,12 +150,15 @@ test('Linux autostarts: a download piped to a shell, a unit in /dev/shm, ld.so.p
     rec('kworker.service', 'Services', '/dev/shm/.x/kworker --daemon'),
     rec('/usr/local/lib/libprocesshider.so', 'Preload', '/usr/local/lib/libprocesshider.so'),
     rec('25 6 * * *', 'Tasks', 'test -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )'),
+    rec('ssh.service', 'Services', '/usr/sbin/sshd -D $SSHD_OPTS'),
   ];
   const stage = writeTree({ 'records.jsonl': records.map((r) => JSON.stringify(r)).join('\n') + '\n' });
   await w.recordStep(step, { status: 'ok', reason: null, partial: false, os: 'linux', fetched: stage });
   const dir = await w.finish('complete');
-  const hits = (await triageFolder(dir, { rules })).findings.filter((f) => f.rule.id === 'magpie-linux-autorun-suspicious').map((f) => f.record.entry);
+  const findings = (await triageFolder(dir, { rules })).findings;
+  const hits = findings.filter((f) => f.rule.id === 'magpie-linux-autorun-suspicious').map((f) => f.record.entry);
   assert.equal(hits.sort(), ['* * * * *', '/usr/local/lib/libprocesshider.so', 'kworker.service']);
+  assert.equal(findings.filter((f) => f.rule.id === 'magpie-service-suspicious').map((f) => f.record.entry), [], 'Windows service rules stay off Linux units');
 });
 
 test('a real Linux process from /tmp whose binary is deleted is caught by the Linux rule', async () => {
