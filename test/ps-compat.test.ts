@@ -71,4 +71,18 @@ test('a file that does not parse is reported with its line', async () => {
   assert.match(problem, /broken\.ps1:\d+: does not parse: /);
 });
 
+test('magpie validate rejects a team step that Windows PowerShell 5.1 cannot run, naming file and line', async () => {
+  const { cli, writeTree } = await import('./helpers.ts');
+  const dir = writeTree({
+    'steps/modern/step.yaml': 'id: modern\ndescription: uses 7-only syntax\nkind: text\nos: [windows]\ntimeout: 10\n',
+    'steps/modern/windows.ps1': "$a = 1\n$b = $a ?? 2\n",
+  });
+  const r = cli(['validate', '--playbooks', dir]);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /steps\/modern\/windows\.ps1:2: the null-coalescing operator \?\? is PowerShell 7 only/);
+  const ok = cli(['validate']);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /every script parses and keeps to Windows PowerShell 5\.1/);
+});
+
 test.run();
