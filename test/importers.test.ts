@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IMPORTERS, importFiles } from '../lib/importers/command.ts';
+import { IMPORTERS, importFiles } from '../lib/importers/import.ts';
 import { RECORD_SCHEMAS } from '../lib/records/schemas.ts';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
 import { cli, FIXTURES, readJson, readJsonl, tempDir } from './helpers.ts';

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { importFiles } from '../lib/importers/command.ts';
+import { importFiles } from '../lib/importers/import.ts';
 import { runTriage } from '../lib/triage/output.ts';
 import { loadRules } from '../lib/triage/rules.ts';
 import { tempDir, writeTree } from './helpers.ts';

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importFiles } from '../lib/importers/command.ts';
+import { importFiles } from '../lib/importers/import.ts';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
 import { triageFolder } from '../lib/triage/engine.ts';
 import { Intel, loadIocFile } from '../lib/triage/intel.ts';

@@ -1,14 +1,14 @@
 // `magpie triage DIR...`: findings, timeline and report for each host folder, and a summary.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Io, parse as parseFn } from '../cli.ts';
+import { parse, type Io } from './args.ts';
 import { InputError } from '../errors.ts';
 import { safeLine } from '../text.ts';
-import { levelRank } from './engine.ts';
-import { Intel, loadIocFile } from './intel.ts';
-import { runTriage } from './output.ts';
-import { loadRules } from './rules.ts';
-import type { VtOptions } from './virustotal.ts';
+import { levelRank } from '../triage/engine.ts';
+import { Intel, loadIocFile } from '../triage/intel.ts';
+import { runTriage } from '../triage/output.ts';
+import { loadRules } from '../triage/rules.ts';
+import type { VtOptions } from '../triage/virustotal.ts';
 
 /** Host run folders (those with a manifest.json) at or below each argument, three levels deep at most. */
 export function findRunFolders(dir: string, depth = 3): string[] {
@@ -21,7 +21,7 @@ export function findRunFolders(dir: string, depth = 3): string[] {
     .flatMap((n) => (statSync(join(dir, n)).isDirectory() ? findRunFolders(join(dir, n), depth - 1) : []));
 }
 
-export async function cmdTriage(args: string[], io: Io, parse: typeof parseFn): Promise<number> {
+export async function cmdTriage(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
     rules: { type: 'string', multiple: true, default: [] },
     'no-builtin-rules': { type: 'boolean', default: false },

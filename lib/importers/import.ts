@@ -1,14 +1,12 @@
-// `magpie import KIND FILE... --host NAME`: existing tool output → an evidence folder of the
-// usual shape (one step per file, the source file kept under files/), marked as imported.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+// Existing tool output → an evidence folder of the usual shape (one step per file, the source
+// file kept under files/), marked as imported.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { Io, parse as parseFn } from '../cli.ts';
 import { InputError } from '../errors.ts';
 import { sha256Text } from '../evidence/hash.ts';
 import { EvidenceWriter } from '../evidence/writer.ts';
 import type { Plan, PlannedStep } from '../plan.ts';
-import { safeLine } from '../text.ts';
 import { importAutoruns } from './autoruns.ts';
 import { importDefender } from './defender.ts';
 import { importNetstat } from './netstat.ts';
@@ -73,23 +71,4 @@ export async function importFiles(kindName: string, files: string[], opts: { hos
   }
   const dir = await writer.finish('complete');
   return { dir, records, warnings };
-}
-
-export async function cmdImport(args: string[], io: Io, parse: typeof parseFn): Promise<number> {
-  const { values, positionals } = parse(args, {
-    host: { type: 'string' },
-    case: { type: 'string', default: 'adhoc' },
-    out: { type: 'string', default: 'evidence' },
-    operator: { type: 'string' },
-  });
-  const [kind, ...files] = positionals;
-  if (!kind || !files.length) throw new InputError(`import takes a kind and one or more files; kinds: ${Object.entries(IMPORTERS).map(([k, v]) => `${k} (${v.what})`).join('; ')}`);
-  if (!values.host) throw new InputError('import needs --host NAME: the host the files came from');
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(values.case as string)) throw new InputError('--case must be 1-64 letters, digits, dots, dashes or underscores (it names a folder)');
-  for (const f of files) if (!statSync(f, { throwIfNoEntry: false })?.isFile()) throw new InputError('no such file', { file: f });
-  const r = await importFiles(kind, files, { host: values.host as string, caseId: values.case as string, out: values.out as string, operator: values.operator as string | undefined });
-  for (const w of r.warnings) io.err.write(`magpie: warning: ${safeLine(w)}\n`);
-  if (values.json) io.out.write(JSON.stringify(r) + '\n');
-  else io.out.write(`imported ${r.records} records\n  evidence: ${safeLine(r.dir)}\n`);
-  return 0;
 }

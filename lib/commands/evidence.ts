@@ -1,0 +1,39 @@
+// `magpie verify` and `pack`: checking a folder, and handing it over.
+import { InputError } from '../errors.ts';
+import { verifyEvidence } from '../evidence/verify.ts';
+import { safeLine } from '../text.ts';
+import { parse, USAGE, type Io } from './args.ts';
+
+export async function cmdPack(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: 'string' } });
+  if (positionals.length !== 1) throw new InputError(`pack takes one evidence folder\n\n${USAGE}`);
+  const { packEvidence } = await import('../evidence/pack.ts');
+  const r = await packEvidence(positionals[0], values.out as string | undefined);
+  if (values.json) io.out.write(JSON.stringify(r) + '\n');
+  else io.out.write(`packed ${r.files} files into ${safeLine(r.zip)} (${r.size} bytes)\n  sha256 ${r.sha256} (also in ${safeLine(r.zip)}.sha256)\n`);
+  return 0;
+}
+
+export async function cmdVerify(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length === 0) throw new InputError(`verify takes one or more evidence folders\n\n${USAGE}`);
+  let bad = 0;
+  for (const dir of positionals) {
+    const ora = !values.json && io.err.isTTY ? (await import('ora')).default : undefined;
+    const spinner = ora ? ora({ text: `verifying ${dir}`, stream: io.err as NodeJS.WriteStream }).start() : undefined;
+    const report = await verifyEvidence(dir, (done, total) => spinner && (spinner.text = `verifying ${dir} ${done}/${total}`));
+    spinner?.stop();
+    if (!report.ok) bad++;
+    if (values.json) {
+      io.out.write(JSON.stringify(report) + '\n');
+      continue;
+    }
+    io.out.write(`${report.ok ? 'OK' : 'FAILED'} ${safeLine(dir)}: ${report.checked} files checked\n`);
+    for (const f of report.changed) io.out.write(`  changed: ${safeLine(f)}\n`);
+    for (const f of report.missing) io.out.write(`  missing: ${safeLine(f)}\n`);
+    for (const f of report.added) io.out.write(`  added:   ${safeLine(f)}\n`);
+    for (const p of report.problems) io.out.write(`  problem: ${safeLine(p)}\n`);
+    for (const n of report.notes) io.out.write(`  note:    ${safeLine(n)}\n`);
+  }
+  return bad ? 1 : 0;
+}
