@@ -1,29 +1,18 @@
 // `magpie pack DIR`: one zip of a sealed evidence folder for hand-over, with its own SHA-256
 // beside it in sha256sum's format. The folder is verified first and never changed.
-import { createWriteStream, existsSync, readdirSync, lstatSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import yazl from 'yazl';
 import { InputError } from '../errors.ts';
 import { sha256File } from './hash.ts';
-import { verifyEvidence } from './verify.ts';
+import { listFiles, verifyEvidence } from './verify.ts';
 
 export interface PackResult {
   zip: string;
   sha256: string;
   size: number;
   files: number;
-}
-
-function listFiles(root: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(join(root, rel)).sort()) {
-    const relPath = rel ? `${rel}/${name}` : name;
-    const st = lstatSync(join(root, relPath));
-    if (st.isDirectory()) out.push(...listFiles(root, relPath));
-    else if (st.isFile()) out.push(relPath);
-  }
-  return out;
 }
 
 export async function packEvidence(dir: string, out?: string): Promise<PackResult> {
@@ -35,6 +24,7 @@ export async function packEvidence(dir: string, out?: string): Promise<PackResul
   const top = basename(dir);
   const zip = out ?? join(dirname(dir), `${top}.zip`);
   if (existsSync(zip) || existsSync(`${zip}.sha256`)) throw new InputError('already exists; packs are never overwritten (choose another --out)', { file: zip });
+  // A folder that verified holds only files its sums list, plus the sums themselves.
   const files = listFiles(dir);
   const z = new yazl.ZipFile();
   // Paths inside the zip start with the folder's own name, so unpacking cannot scatter files.

@@ -29,9 +29,10 @@ export function parseSums(text: string): { sha256: string; path: string }[] {
     });
 }
 
-function listFiles(root: string, rel = ''): string[] {
+/** Every non-folder entry below `root`, as /-separated relative paths, sorted. */
+export function listFiles(root: string, rel = ''): string[] {
   const out: string[] = [];
-  for (const name of readdirSync(join(root, rel))) {
+  for (const name of readdirSync(join(root, rel)).sort()) {
     const relPath = rel ? `${rel}/${name}` : name;
     const st = lstatSync(join(root, relPath));
     if (st.isDirectory()) out.push(...listFiles(root, relPath));
