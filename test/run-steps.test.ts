@@ -194,6 +194,24 @@ test('helper tools: pinned by SHA-256, pushed and re-hashed, run from $Tools; a 
   assert.match(r3.stdout, /needs the tool hello\.sh in .*\(SHA-256 [a-f0-9]{64}\); put the vendor's file there/);
 });
 
+test('fan-out: two sessions at once write two folders; a host that cannot be reached gets its own failed folder', async () => {
+  const book = teamPlaybook('f', [{ id: 'one', run: '[pscustomobject]@{ n = 1 }' }]);
+  const plan = buildPlan(loadCatalog([book]), 'f');
+  const out = tempDir();
+  const results = await collect({ plan, targets: ['localhost', 'localhost'], transport: 'local', out, caseId: 'fan', concurrency: 2 });
+  assert.equal(results.map((r) => r.state), ['complete', 'complete']);
+  assert.is.not(results[0].dir, results[1].dir, 'same host, same second: two folders, neither overwritten');
+  for (const r of results) assert.ok((await verifyEvidence(r.dir!)).ok);
+  const down = await collect({ plan, targets: ['ws-01', 'ws-02'], transport: 'ssh', out, caseId: 'fan', concurrency: 2 });
+  assert.equal(down.map((r) => r.state), ['failed', 'failed']);
+  for (const r of down) {
+    const m = readJson(join(r.dir!, 'manifest.json'));
+    assert.is(m.state, 'failed');
+    assert.match(m.error, /could not open a ssh session to ws-0[12]/);
+    assert.ok((await verifyEvidence(r.dir!)).ok, 'the failure itself is sealed evidence');
+  }
+});
+
 test('the identification probe (remote transports, Windows) answers from a real host', async () => {
   const { PwshHost } = await import('../lib/session/pwsh-host.ts');
   const { probeHost } = await import('../lib/session/local.ts');
