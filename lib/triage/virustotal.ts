@@ -3,7 +3,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Rec } from './matcher.ts';
 
 export interface VtVerdict {
   hash: string;
@@ -43,16 +42,6 @@ export class Pacer {
     this.next = at + gap;
     if (at > now) await new Promise((r) => setTimeout(r, at - now));
   }
-}
-
-/** The hashes worth asking about: image and autostart hashes, SHA-256 first. */
-export function hashesOf(records: Iterable<Rec>): string[] {
-  const out = new Set<string>();
-  for (const r of records) {
-    const h = (r.sha256 ?? r.sha1 ?? r.md5) as unknown;
-    if (typeof h === 'string' && /^([a-f0-9]{32}|[a-f0-9]{40}|[a-f0-9]{64})$/i.test(h)) out.add(h.toLowerCase());
-  }
-  return [...out];
 }
 
 export async function lookupHashes(hashes: string[], opts: VtOptions): Promise<Map<string, VtVerdict>> {
