@@ -65,12 +65,17 @@ export function encodeContext(ctx: InvocationContext): string {
 }
 
 /**
- * One line for the host: the script travels as base64 and the context as encodeContext, neither
- * with a character PowerShell treats as code or quote, and a single line cannot stall pwsh's
- * stdin reader.
+ * PowerShell source as one line: it travels base64, which has no character PowerShell treats as
+ * code or quote, and a single line cannot stall pwsh's stdin reader. `.` runs it in the caller's
+ * scope (definitions stay), `&` in its own.
  */
+export function scriptBlockLine(source: string, call: '&' | '.' = '&'): string {
+  return `${call} ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${b64(source)}'))))`;
+}
+
+/** The line that runs a composed step script with its context (see encodeContext). */
 export function invocationLine(script: string, ctx: InvocationContext): string {
-  return `& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${b64(script)}')))) -MagpieContext '${encodeContext(ctx)}'`;
+  return `${scriptBlockLine(script)} -MagpieContext '${encodeContext(ctx)}'`;
 }
 
 /** Decodes the summary line the prelude prints last; undefined when the step never got that far. */

@@ -5,7 +5,7 @@ import { hostname, platform, release, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { POWERSHELL_DIR } from '../paths.ts';
 import type { OsName } from '../definitions.ts';
-import { invocationLine, parseSummary, RECORD_DEPTH, type InvocationContext } from '../script.ts';
+import { invocationLine, parseSummary, RECORD_DEPTH, scriptBlockLine, type InvocationContext } from '../script.ts';
 import { HostLostError, PwshHost } from './pwsh-host.ts';
 import { takeWarmHost } from './warm-host.ts';
 import { safeLine } from '../text.ts';
@@ -28,8 +28,7 @@ export interface LocalSessionOptions {
 
 /** Runs the probe and decodes it; shared by transports that talk to a PwshHost. */
 export async function probeHost(host: PwshHost): Promise<Omit<TargetInfo, 'name' | 'transport'> & { tempDir: string }> {
-  const line = `& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${Buffer.from(PROBE).toString('base64')}'))))`;
-  const reply = await host.invoke(line);
+  const reply = await host.invoke(scriptBlockLine(PROBE));
   const m = /MAGPIE-PROBE:([A-Za-z0-9+/=;_]+)/.exec(reply.stdout);
   if (!m) throw new HostLostError(`the host did not answer the identification probe: ${safeLine(reply.stderr || reply.stdout, 500)}`);
   const fields = Object.fromEntries(m[1].split(';').map((kv) => [kv.slice(0, kv.indexOf('=')), Buffer.from(kv.slice(kv.indexOf('=') + 1), 'base64').toString('utf8')]));
@@ -84,7 +83,7 @@ export class LocalSession implements Session {
     this.host = takeWarmHost() ?? new PwshHost();
     if (this.opts.startupScript) {
       const src = readFileSync(this.opts.startupScript, 'utf8');
-      await this.host.invoke(`. ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${Buffer.from(src).toString('base64')}'))))`);
+      await this.host.invoke(scriptBlockLine(src, '.'));
     }
   }
 
