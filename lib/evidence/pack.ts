@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import yazl from 'yazl';
 import { InputError } from '../errors.ts';
 import { sha256File } from './hash.ts';
+import { formatSums } from './sums.ts';
 import { listFiles, verifyEvidence } from './verify.ts';
 
 export interface PackResult {
@@ -34,6 +35,6 @@ export async function packEvidence(dir: string, out?: string): Promise<PackResul
   z.outputStream.pipe(sink);
   await once(sink, 'close');
   const h = await sha256File(zip);
-  writeFileSync(`${zip}.sha256`, `${h.sha256}  ${basename(zip)}\n`, { flag: 'wx' });
+  writeFileSync(`${zip}.sha256`, formatSums([{ sha256: h.sha256, path: basename(zip) }]), { flag: 'wx' });
   return { zip, sha256: h.sha256, size: h.size, files: files.length };
 }

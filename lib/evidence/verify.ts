@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { checkCustodyChain } from './custody.ts';
 import { sha256File } from './hash.ts';
 import { Manifest } from './manifest.ts';
+import { parseSums } from './sums.ts';
 
 export interface VerifyReport {
   dir: string;
@@ -15,18 +16,6 @@ export interface VerifyReport {
   /** Facts that are not integrity failures (an interrupted run, a folder that never sealed). */
   notes: string[];
   ok: boolean;
-}
-
-/** Parses `sha256sum` output lines: `<hex>  <path>` (text mode) or `<hex> *<path>` (binary mode). */
-export function parseSums(text: string): { sha256: string; path: string }[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l, i) => {
-      const m = /^([a-fA-F0-9]{64}) [ *](.+)$/.exec(l);
-      if (!m) throw new Error(`SHA256SUMS:${i + 1}: not a sha256sum line`);
-      return { sha256: m[1].toLowerCase(), path: m[2] };
-    });
 }
 
 /** Every non-folder entry below `root`, as /-separated relative paths, sorted. */

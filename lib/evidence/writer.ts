@@ -12,6 +12,7 @@ import { CustodyLog } from './custody.ts';
 import { sha256File, sha256Text } from './hash.ts';
 import { Manifest, type ManifestFile, type ManifestStep, type StepStatus } from './manifest.ts';
 import { safeRelativePath, safeSegment, timestampName } from './names.ts';
+import { formatSums } from './sums.ts';
 import { TOOL_VERSION, runtimeName } from '../version.ts';
 
 export interface WriterOptions {
@@ -261,11 +262,8 @@ export class EvidenceWriter {
     this.custody.append(state === 'interrupted' ? 'collection-interrupted' : 'collection-sealed', { state, steps: this.manifest.steps.length, files: this.manifest.files.length, error: error ?? null });
     this.manifest.files.push(await this.describe(this.custody.file));
     this.saveManifest();
-    const sums = [...this.manifest.files.map((f) => [f.sha256, f.path] as const), [(await sha256File(join(this.dir, 'manifest.json'))).sha256, 'manifest.json'] as const]
-      .sort((a, b) => a[1].localeCompare(b[1]))
-      .map(([h, p]) => `${h}  ${p}\n`)
-      .join('');
-    writeFileSync(join(this.dir, 'SHA256SUMS'), sums, { flag: 'wx' });
+    const manifestSha = (await sha256File(join(this.dir, 'manifest.json'))).sha256;
+    writeFileSync(join(this.dir, 'SHA256SUMS'), formatSums([...this.manifest.files, { sha256: manifestSha, path: 'manifest.json' }]), { flag: 'wx' });
     if (state === 'interrupted') return this.dir;
     const final = this.dir.replace(/\.partial$/, '');
     if (existsSync(final)) return this.dir; // never replace: leave it marked partial

@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } 
 import { join } from 'node:path';
 import { sha256File } from '../evidence/hash.ts';
 import { timestampName } from '../evidence/names.ts';
+import { formatSums } from '../evidence/sums.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { sortFindings, triageFolder, type TriageResult } from './engine.ts';
 import type { RecordRef } from '../records/reader.ts';
@@ -107,7 +108,7 @@ export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Pr
   );
   const files = ['findings.json', 'timeline.jsonl', 'report.html', 'triage.json'];
   const sums = [];
-  for (const f of files) sums.push(`${(await sha256File(join(outDir, f))).sha256}  ${f}\n`);
-  write('SHA256SUMS', sums.join(''));
+  for (const path of files) sums.push({ path, sha256: (await sha256File(join(outDir, path))).sha256 });
+  write('SHA256SUMS', formatSums(sums));
   return { result, outDir, files };
 }
