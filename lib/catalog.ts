@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BUILTIN_DIR } from './paths.ts';
-import { InputError, InputErrors } from './errors.ts';
+import { gatherInputErrors, InputError, InputErrors } from './errors.ts';
 import { OS_NAMES, PlaybookDef, StepDef, type OsName } from './definitions.ts';
 import { checkParam } from './params.ts';
 import { readYaml, validateYaml } from './yaml-file.ts';
@@ -37,15 +37,7 @@ export function loadCatalog(extraDirs: string[] = []): Catalog {
   const dirs = [BUILTIN_DIR, ...extraDirs.map((d) => resolve(d))];
   const catalog: Catalog = { dirs, steps: new Map(), playbooks: new Map() };
   const errors: InputError[] = [];
-  const collect = (fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof InputErrors) errors.push(...e.errors);
-      else if (e instanceof InputError) errors.push(e);
-      else throw e;
-    }
-  };
+  const collect = (fn: () => void) => gatherInputErrors(errors, fn);
   for (const dir of dirs) {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
       errors.push(new InputError('playbook folder does not exist; pass a folder that holds playbooks/*.yaml and steps/<id>/step.yaml', { file: dir }));

@@ -25,6 +25,17 @@ export class InputErrors extends Error {
   }
 }
 
+/** Runs `fn`; input errors it throws join `into` (so one pass reports them all), others propagate. */
+export function gatherInputErrors(into: InputError[], fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof InputErrors) into.push(...e.errors);
+    else if (e instanceof InputError) into.push(e);
+    else throw e;
+  }
+}
+
 export function isInputError(e: unknown): e is InputError | InputErrors {
   return e instanceof InputError || e instanceof InputErrors;
 }

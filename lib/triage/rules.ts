@@ -1,7 +1,7 @@
 // Loads rule files (built-in playbooks/rules/ and teams' folders) and compiles them.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InputError, InputErrors } from '../errors.ts';
+import { gatherInputErrors, InputError, InputErrors } from '../errors.ts';
 import { sha256Text } from '../evidence/hash.ts';
 import { BUILTIN_DIR } from '../paths.ts';
 import { readYaml, validateYaml } from '../yaml-file.ts';
@@ -51,18 +51,14 @@ export function loadRules(extraDirs: string[] = [], builtin = true): CompiledRul
     for (const name of (readdirSync(dir, { recursive: true }) as string[]).sort()) {
       if (!/\.ya?ml$/i.test(name)) continue;
       const file = join(dir, name);
-      try {
+      gatherInputErrors(errors, () => {
         const src = readYaml(file);
         const def = validateYaml(src, RuleDef);
         const earlier = seen.get(def.id);
         if (earlier) throw new InputError(`duplicate rule id "${def.id}" (also in ${earlier})`, { file, line: src.lineOf(['id']), field: 'id' });
         seen.set(def.id, file);
         byId.set(def.id, compileRule(def, file, src.lineOf, src.text));
-      } catch (e) {
-        if (e instanceof InputErrors) errors.push(...e.errors);
-        else if (e instanceof InputError) errors.push(e);
-        else throw e;
-      }
+      });
     }
   }
   if (errors.length) throw new InputErrors(errors);
