@@ -2,7 +2,8 @@
 // The folder lives as `<stamp>.partial` until the run ends, then is renamed; an interrupted
 // or crashed run leaves the .partial folder with a manifest that says what finished.
 import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { hostname, platform, userInfo } from 'node:os';
+import { hostname, platform } from 'node:os';
+import { localUser } from '../identity.ts';
 import { join, relative, sep } from 'node:path';
 import type { OsName } from '../definitions.ts';
 import type { PlannedStep, Plan } from '../plan.ts';
@@ -71,7 +72,7 @@ export class EvidenceWriter {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
     }
-    const user = safeUser();
+    const user = localUser().username;
     const operator = opts.operator ?? user;
     const manifest: Manifest = {
       schema: 'magpie.manifest/1',
@@ -269,13 +270,5 @@ export class EvidenceWriter {
     if (existsSync(final)) return this.dir; // never replace: leave it marked partial
     renameSync(this.dir, final);
     return final;
-  }
-}
-
-function safeUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? process.env.USERNAME ?? 'unknown';
   }
 }

@@ -1,7 +1,8 @@
 // The local transport: a pwsh on the responder's own machine, staging in a local temp folder.
 import { chmodSync, constants, copyFileSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { sha256File } from '../evidence/hash.ts';
-import { hostname, platform, release, tmpdir, userInfo } from 'node:os';
+import { hostname, platform, release, tmpdir } from 'node:os';
+import { localUser } from '../identity.ts';
 import { join } from 'node:path';
 import { POWERSHELL_DIR } from '../paths.ts';
 import type { OsName } from '../definitions.ts';
@@ -62,7 +63,7 @@ export class LocalSession implements Session {
       // This machine and this clock: Node knows who and what it is, and the PowerShell version
       // arrives with the first step's summary. A probe costs a cold PowerShell 100-250 ms
       // (measured: docs/benchmarks.md).
-      const user = userInfo();
+      const user = localUser();
       s.info = {
         name: opts.name ?? hostname(),
         hostname: hostname(),

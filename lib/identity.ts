@@ -1,0 +1,12 @@
+// Who runs Magpie on this machine. os.userInfo() throws when the uid has no passwd entry
+// (containers, some responder jump boxes), so it is asked in one place, with a fallback.
+import { userInfo } from 'node:os';
+
+export function localUser(): { username: string; uid: number } {
+  const uid = process.getuid?.() ?? -1;
+  try {
+    return { username: userInfo().username, uid };
+  } catch {
+    return { username: process.env.USER ?? process.env.USERNAME ?? (uid >= 0 ? `uid ${uid}` : 'unknown'), uid };
+  }
+}
