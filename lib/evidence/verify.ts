@@ -92,9 +92,10 @@ export async function verifyEvidence(dir: string, onProgress?: (done: number, to
   }
   for (const f of listFiles(dir)) if (!listed.has(f)) report.added.push(f);
   if (manifest) {
+    const summed = new Map(expected.map((e) => [e.path, e.sha256]));
     for (const f of manifest.files) {
-      const inSums = expected.find((e) => e.path === f.path);
-      if (inSums && inSums.sha256 !== f.sha256) report.problems.push(`${f.path}: manifest.json and SHA256SUMS disagree on its hash`);
+      const inSums = summed.get(f.path);
+      if (inSums && inSums !== f.sha256) report.problems.push(`${f.path}: manifest.json and SHA256SUMS disagree on its hash`);
     }
   }
   if (existsSync(join(dir, 'custody.jsonl'))) report.problems.push(...checkCustodyChain(join(dir, 'custody.jsonl')));

@@ -54,6 +54,7 @@ const LEVEL_ORDER: Record<Level, number> = { critical: 4, high: 3, medium: 2, lo
 export const levelRank = (l: Level) => LEVEL_ORDER[l];
 
 const MAX_LOCATIONS = 25;
+const NO_TAGS: string[] = [];
 
 interface Group {
   by: Rec;
@@ -116,7 +117,8 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
         });
       }
     }
-    if (opts.onTimeline) timeline(ref, findings.slice(before).map((f) => f.rule.id), opts.onTimeline);
+    // Most records flag nothing: no array for them on this per-record path.
+    if (opts.onTimeline) timeline(ref, findings.length > before ? findings.slice(before).map((f) => f.rule.id) : NO_TAGS, opts.onTimeline);
     if (opts.onHash) {
       const h = ref.record.sha256 ?? ref.record.sha1 ?? ref.record.md5;
       if (typeof h === 'string' && h) opts.onHash(h.toLowerCase(), ref);
