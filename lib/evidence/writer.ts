@@ -14,6 +14,7 @@ import { sha256File, sha256Text } from './hash.ts';
 import { Manifest, type ManifestFile, type ManifestStep, type StepStatus } from './manifest.ts';
 import { safeRelativePath, safeSegment, timestampName } from './names.ts';
 import { formatSums } from './sums.ts';
+import { claimStampedDir } from './claim-dir.ts';
 import { TOOL_VERSION, runtimeName } from '../version.ts';
 
 export interface WriterOptions {
@@ -57,21 +58,7 @@ export class EvidenceWriter {
   static create(opts: WriterOptions): EvidenceWriter {
     const now = opts.now ?? new Date();
     const hostDir = join(opts.root, safeSegment(opts.caseId), safeSegment(opts.targetName));
-    mkdirSync(hostDir, { recursive: true });
-    const stamp = timestampName(now);
-    let dir = '';
-    for (let n = 1; ; n++) {
-      const name = n === 1 ? stamp : `${stamp}-${n}`;
-      const final = join(hostDir, name);
-      if (existsSync(final)) continue;
-      try {
-        mkdirSync(`${final}.partial`); // not recursive: fails if it exists, so two runs never share a folder
-        dir = `${final}.partial`;
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-    }
+    const dir = claimStampedDir(hostDir, timestampName(now), '.partial');
     const user = localUser().username;
     const operator = opts.operator ?? user;
     const manifest: Manifest = {

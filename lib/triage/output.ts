@@ -1,10 +1,11 @@
 // Runs triage on one evidence folder and writes its outputs into triage/<stamp>/ inside it:
 // findings.json, timeline.jsonl (Timesketch), report.html, triage.json (provenance) and their
 // own SHA256SUMS. Collected files are never touched; each triage run gets a new folder.
-import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256File } from '../evidence/hash.ts';
 import { timestampName } from '../evidence/names.ts';
+import { claimStampedDir } from '../evidence/claim-dir.ts';
 import { formatSums } from '../evidence/sums.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { sortFindings, triageFolder, type TriageResult } from './engine.ts';
@@ -28,16 +29,7 @@ export interface TriageRunOptions {
 
 export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Promise<TriageRun> {
   const { rules, intel } = opts;
-  const base = join(evidenceDir, 'triage');
-  mkdirSync(base, { recursive: true });
-  const stamp = timestampName(new Date());
-  let outDir = '';
-  for (let n = 1; !outDir; n++) {
-    const candidate = join(base, n === 1 ? stamp : `${stamp}-${n}`);
-    if (existsSync(candidate)) continue;
-    mkdirSync(candidate);
-    outDir = candidate;
-  }
+  const outDir = claimStampedDir(join(evidenceDir, 'triage'), timestampName(new Date()));
   const generated = new Date().toISOString();
   // Synchronous batched writes: the timeline can hold a line per record, and must not pile up in memory.
   const fd = openSync(join(outDir, 'timeline.jsonl'), 'wx');
