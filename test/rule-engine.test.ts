@@ -1,10 +1,14 @@
-// The rule engine on its own: every modifier, every condition form, and invalid rules.
+// The rule engine on its own: every modifier, every condition form, invalid rules, and correlation
+// thresholds at their exact boundary.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { join } from 'node:path';
 import { InputErrors } from '../lib/errors.ts';
+import { importFiles } from '../lib/importers/import.ts';
+import { triageFolder } from '../lib/triage/engine.ts';
 import { compileCondition, compileSelection, type Rec } from '../lib/triage/matcher.ts';
 import { loadRules } from '../lib/triage/rules.ts';
-import { writeTree } from './helpers.ts';
+import { tempDir, writeTree } from './helpers.ts';
 
 const sel = (s: unknown) => compileSelection('s', s);
 const proc: Rec = { name: 'SvcHost.EXE', path: 'C:\\Users\\Bob\\AppData\\Roaming\\svchost.exe', pid: 3100, signed: false, remoteAddress: '10.20.1.17', v6: 'fe80::1%12', tags: ['a', 'b'], nested: { x: 'deep' }, nothing: null };
@@ -111,6 +115,35 @@ test('every built-in rule loads, has ATT&CK tags and tells the responder what to
     assert.ok(r.def.tags.some((t) => /^attack\./.test(t)), `${r.def.id} has ATT&CK tags`);
     assert.ok(r.def.description.length > 80, `${r.def.id} explains what to check next`);
   }
+});
+
+/** An imported netstat folder: pid 2300 half-open to port 445 on `distinct` addresses, each address twice. */
+async function smbFanOut(distinct: number): Promise<string> {
+  const rows = [];
+  for (let i = 0; i < distinct * 2; i++) rows.push(`  TCP    10.20.30.42:${50000 + i}      10.20.1.${(i % distinct) + 1}:445         SYN_SENT        2300`);
+  const text = `\nActive Connections\n\n  Proto  Local Address          Foreign Address        State           PID\n${rows.join('\n')}\n`;
+  const file = join(writeTree({ 'netstat.txt': text }), 'netstat.txt');
+  return (await importFiles('netstat', [file], { host: 'WS-1', caseId: 'threshold', out: tempDir() })).dir;
+}
+
+test('correlation thresholds hold exactly at the boundary: gte, gt, lte, lt count distinct values, not records', async () => {
+  const correlated = (id: string, condition: string) =>
+    `title: ${id}\nid: ${id}\nlevel: high\ndescription: d\nlogsource: { category: connection }\ndetection:\n  s: { state: SynSent, remotePort: 445 }\n  condition: s\n` +
+    `correlation:\n  type: value_count\n  group-by: [pid]\n  field: remoteAddress\n  condition: ${condition}\n`;
+  const team = writeTree({ 'gt.yml': correlated('test-gt-9', '{ gt: 9 }'), 'lte.yml': correlated('test-lte-9', '{ lte: 9 }'), 'lt.yml': correlated('test-lt-10', '{ lt: 10 }') });
+  // The built-in worm rule says gte: 10; the team rules put the other three comparisons at the same edge.
+  const rules = [...loadRules().filter((r) => r.def.id === 'magpie-worm-smb-fanout'), ...loadRules([team], false)];
+  assert.is(rules.length, 4);
+  assert.equal(rules[0].def.correlation?.condition, { gte: 10 }, 'the built-in threshold this test is written for');
+  const fired = async (distinct: number) => {
+    const { findings } = await triageFolder(await smbFanOut(distinct), { rules });
+    for (const f of findings) assert.equal([f.group!.count, f.group!.distinct], [distinct * 2, distinct]);
+    return findings.map((f) => f.rule.id).sort();
+  };
+  // 9 distinct addresses in 18 records: below gte 10 and gt 9, within lte 9 and lt 10.
+  assert.equal(await fired(9), ['test-lt-10', 'test-lte-9']);
+  // Exactly 10: gte 10 and gt 9 fire, lte 9 and lt 10 do not.
+  assert.equal(await fired(10), ['magpie-worm-smb-fanout', 'test-gt-9']);
 });
 
 test.run();
