@@ -1,0 +1,169 @@
+// SFTP with a deadline on every request, and transfers that stream: a file never sits whole in
+// memory, and a transfer may take as long as it needs while it keeps moving.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open as openLocal } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Client, SFTPWrapper, Stats } from 'ssh2';
+import { idleTimer, withDeadline } from './deadline.ts';
+
+/** Read size and how many reads are in flight: 1 MiB buffered per file, enough to fill a fast link. */
+const CHUNK = 64 * 1024;
+const WINDOW = 16;
+
+export interface RemoteEntry {
+  /** Relative to the listed root, '/'-separated. */
+  rel: string;
+  kind: 'dir' | 'file' | 'other';
+  size: number;
+}
+
+export class RemoteFiles {
+  private constructor(
+    private sftp: SFTPWrapper,
+    /** Deadline for one request, and for a transfer that stops moving. */
+    private ms: number,
+    private timeout: (what: string) => Error,
+  ) {}
+
+  static async open(client: Client, ms: number, timeout: (what: string) => Error): Promise<RemoteFiles> {
+    const sftp = await withDeadline(
+      new Promise<SFTPWrapper>((resolve, reject) => {
+        try {
+          client.sftp((err, s) => (err ? reject(err) : resolve(s)));
+        } catch (e) {
+          reject(e);
+        }
+      }),
+      ms,
+      () => timeout('starting SFTP'),
+    );
+    return new RemoteFiles(sftp, ms, timeout);
+  }
+
+  private req<T>(what: string, fn: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> {
+    return withDeadline(
+      new Promise<T>((resolve, reject) => {
+        try {
+          fn((err, v) => (err ? reject(err) : resolve(v as T)));
+        } catch (e) {
+          reject(e);
+        }
+      }),
+      this.ms,
+      () => this.timeout(`SFTP ${what}`),
+    );
+  }
+
+  realpath(p: string): Promise<string> {
+    return this.req('realpath', (cb) => this.sftp.realpath(p, cb));
+  }
+  mkdir(p: string, mode = 0o700): Promise<void> {
+    return this.req('mkdir', (cb) => this.sftp.mkdir(p, { mode }, cb));
+  }
+  unlink(p: string): Promise<void> {
+    return this.req('unlink', (cb) => this.sftp.unlink(p, cb));
+  }
+  rmdir(p: string): Promise<void> {
+    return this.req('rmdir', (cb) => this.sftp.rmdir(p, cb));
+  }
+  lstat(p: string): Promise<Stats> {
+    return this.req('lstat', (cb) => this.sftp.lstat(p, cb));
+  }
+
+  /** Every entry under `root`, by lstat: links and special files are listed as 'other', never followed. */
+  async list(root: string): Promise<RemoteEntry[]> {
+    const out: RemoteEntry[] = [];
+    const walk = async (dir: string, prefix: string) => {
+      const entries = await this.req<{ filename: string; attrs: Stats }[]>('readdir', (cb) => this.sftp.readdir(dir, cb));
+      for (const e of entries) {
+        if (e.filename === '.' || e.filename === '..') continue;
+        if (/[\\/\0]/.test(e.filename)) throw new Error(`the target listed an impossible file name under ${dir}: ${JSON.stringify(e.filename)}`);
+        const rel = prefix ? `${prefix}/${e.filename}` : e.filename;
+        const kind = e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other';
+        out.push({ rel, kind, size: Number(e.attrs.size ?? 0) });
+        if (kind === 'dir') await walk(`${dir}/${e.filename}`, rel);
+      }
+    };
+    await walk(root, '');
+    return out;
+  }
+
+  /** Removes what `list` found under `root`, then `root`: files and links first, deepest folders last. */
+  async removeTree(root: string, entries: RemoteEntry[]): Promise<void> {
+    await Promise.all(entries.filter((e) => e.kind !== 'dir').map((e) => this.unlink(`${root}/${e.rel}`)));
+    const dirs = entries.filter((e) => e.kind === 'dir').sort((a, b) => b.rel.split('/').length - a.rel.split('/').length);
+    for (const d of dirs) await this.rmdir(`${root}/${d.rel}`);
+    await this.rmdir(root);
+  }
+
+  /** Uploads a local file, created exclusively on the target with `mode`. */
+  async push(localFile: string, remote: string, mode: number): Promise<void> {
+    const dest = this.sftp.createWriteStream(remote, { flags: 'wx', mode });
+    const src = createReadStream(localFile, { highWaterMark: CHUNK * 4 });
+    const idle = idleTimer(this.ms, () => src.destroy(this.timeout(`upload to ${remote}`)));
+    src.on('data', () => idle.touch());
+    try {
+      await pipeline(src, dest);
+    } finally {
+      idle.stop();
+    }
+  }
+
+  /**
+   * Downloads a regular file into a new local file, hashing on the way. Several reads are in
+   * flight at once (one at a time would cost a round trip per 64 KiB); they come back in order.
+   */
+  async fetch(remote: string, localFile: string): Promise<{ size: number; sha256: string }> {
+    const handle = await this.req<Buffer>('open', (cb) => this.sftp.open(remote, 'r', cb));
+    const local = await openLocal(localFile, 'wx', 0o600);
+    try {
+      const st = await this.req<Stats>('fstat', (cb) => this.sftp.fstat(handle, cb));
+      // The listing said "file"; a link swapped in since would be opened through: refuse it.
+      if (!st.isFile()) throw new Error(`${remote} is no longer a regular file`);
+      const hash = createHash('sha256');
+      const readAt = (pos: number, len: number) =>
+        this.req<Buffer>('read', (cb) => {
+          const buf = Buffer.allocUnsafe(len);
+          this.sftp.read(handle, buf, 0, len, pos, (err, n) => cb(err, buf.subarray(0, n)));
+        });
+      const queue: Promise<Buffer>[] = [];
+      let next = 0;
+      let size = 0;
+      const ask = () => {
+        const p = readAt(next, CHUNK);
+        p.catch(() => undefined); // awaited in order below; this only keeps a late failure quiet
+        queue.push(p);
+        next += CHUNK;
+      };
+      for (;;) {
+        // Up to the size fstat gave and one read past it (which finds the end), never a window of reads for a small file.
+        while (queue.length < WINDOW && (next <= st.size! || queue.length === 0)) ask();
+        let buf = await queue.shift()!;
+        let eof = buf.length === 0;
+        // A short read is the end of the file, or a server that reads less: fill this chunk before going on.
+        if (buf.length < CHUNK && size + buf.length >= st.size!) eof = true;
+        while (!eof && buf.length < CHUNK) {
+          const more = await readAt(size + buf.length, CHUNK - buf.length);
+          if (!more.length) eof = true;
+          else buf = Buffer.concat([buf, more]);
+        }
+        if (buf.length) {
+          hash.update(buf);
+          await local.write(buf);
+          size += buf.length;
+        }
+        if (eof) break;
+      }
+      await Promise.allSettled(queue);
+      return { size, sha256: hash.digest('hex') };
+    } finally {
+      await local.close();
+      await this.req('close', (cb) => this.sftp.close(handle, cb)).catch(() => undefined);
+    }
+  }
+
+  end(): void {
+    this.sftp.end();
+  }
+}

@@ -1,0 +1,70 @@
+// Brings a step's remote folder home: records.jsonl, the logs and files/** into the local stage
+// folder, each file hashed as it arrives and compared with the hash the target computed.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StepSummary } from '../../script.ts';
+import type { RemoteEntry, RemoteFiles } from './sftp.ts';
+
+export interface StageFetch {
+  /** Every file arrived and matches what the target says it held. */
+  verified: boolean;
+  problems: string[];
+  /** Entries deliberately left out (links, special files): said, not failed. */
+  notes: string[];
+  /** The whole remote listing, tools included, for removing the folder afterwards. */
+  entries: RemoteEntry[];
+}
+
+/** Hashes files on the target (paths relative to the stage, '/'-separated) → sha256 hex, or undefined where it could not. */
+export type RemoteHasher = (rels: string[]) => Promise<Map<string, string | undefined>>;
+
+/**
+ * `summary` holds the target's hashes of files/** when the step finished; the prelude closes its
+ * logs before it prints the summary, so their listed sizes are final. Without a summary (stopped
+ * step) the target is asked for every hash through `hasher`.
+ */
+export async function fetchStage(files: RemoteFiles, remoteRoot: string, localDir: string, summary: StepSummary | undefined, hasher: RemoteHasher): Promise<StageFetch> {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const entries = await files.list(remoteRoot);
+  const got = new Map<string, { size: number; sha256: string; listed: number }>();
+  for (const e of entries) {
+    // Tools are Magpie's own uploads, not evidence; they go with the folder.
+    if (e.rel === 'tools' || e.rel.startsWith('tools/')) continue;
+    const local = join(localDir, ...e.rel.split('/'));
+    if (e.kind === 'dir') mkdirSync(local, { recursive: true });
+    else if (e.kind === 'other') notes.push(`not fetched: ${e.rel} is a link or special file on the target`);
+    else {
+      try {
+        got.set(e.rel, { ...(await files.fetch(`${remoteRoot}/${e.rel}`, local)), listed: e.size });
+      } catch (err) {
+        problems.push(`${e.rel}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  const expected = new Map<string, string>();
+  if (summary) {
+    for (const f of summary.files) expected.set('files/' + f.path.replace(/\\/g, '/'), f.sha256);
+    for (const rel of expected.keys()) if (!got.has(rel) && !problems.some((p) => p.startsWith(rel + ':'))) problems.push(`${rel}: hashed on the target but not found there afterwards`);
+  }
+  const unhashed = [...got.keys()].filter((rel) => !expected.has(rel) && !(summary && !rel.startsWith('files/')));
+  if (unhashed.length) {
+    try {
+      for (const [rel, sha] of await hasher(unhashed)) if (sha) expected.set(rel, sha);
+    } catch (err) {
+      problems.push(`the target could not hash what the step left: ${(err as Error).message}`);
+    }
+  }
+  for (const [rel, f] of got) {
+    const want = expected.get(rel);
+    if (want) {
+      if (want !== f.sha256) problems.push(`${rel}: SHA-256 ${f.sha256} here, ${want} on the target`);
+    } else if (summary && !rel.startsWith('files/')) {
+      if (f.size !== f.listed) problems.push(`${rel}: ${f.size} bytes arrived, ${f.listed} listed on the target`);
+    } else {
+      problems.push(`${rel}: the target gave no hash to compare with`);
+    }
+  }
+  return { verified: problems.length === 0, problems, notes, entries };
+}
