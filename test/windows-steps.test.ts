@@ -1,5 +1,7 @@
 // The Windows step scripts, run by the real runner under real pwsh, with Windows-only commands
 // answered from recorded output of a real-shaped infected workstation (test/fixtures/windows).
+// The workstation is in China Standard Time (UTC+8) and pwsh runs in that zone, whatever this
+// machine's zone is: times the host records as local text must come out as the right UTC instant.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
@@ -18,13 +20,14 @@ test('every Windows step of triage runs ok and says which script ran', () => {
   assert.match(m.target.startupScript, /startup\.ps1$/, 'the stand-in is recorded in the manifest');
 });
 
-test('host-info: CIM facts become the host record with UTC times', () => {
+test('host-info: CIM facts become the host record with UTC times, in the recorded host\'s zone', () => {
   const [h] = readJsonl(join(dir, 'steps', '01-host-info', 'records.jsonl'));
   assert.is(h.hostname, 'WS-FIN-042');
   assert.is(h.fqdn, 'ws-fin-042.corp.example.com');
   assert.is(h.osName, 'Microsoft Windows 10 Enterprise');
   assert.is(h.build, '19045');
   assert.is(h.bootTime, '2025-11-26T00:00:00.000Z');
+  assert.equal([h.timezone, h.utcOffsetMinutes], ['Asia/Shanghai', 480], 'the step ran in the host\'s zone (China Standard Time)');
   assert.is(h.memoryBytes, 17009741824);
   assert.equal(h.ipAddresses, ['10.20.30.42%Intel(R) Ethernet Connection (13) I219-LM', 'fe80::1c2d:3e4f:5a6b:7c8d%Intel(R) Ethernet Connection (13) I219-LM']);
 });
@@ -84,6 +87,7 @@ test('autoruns: Run keys of the machine and each user hive, Winlogon, enabled se
   assert.is(task.category, 'Tasks');
   assert.is(task.launchString, 'C:\\Users\\jdoe\\AppData\\Local\\Temp\\odu.exe /update');
   assert.is(task.imageExists, false, 'an image that is not there is reported missing');
+  // Task Scheduler records its date as local text without a zone: 12:03 in UTC+8.
   assert.is(task.time, '2025-11-26T04:03:00.000Z');
   assert.is(by('\\Microsoft\\Windows\\Defrag\\ScheduledDefrag').imagePath, 'C:\\Windows\\system32\\defrag.exe');
 });
