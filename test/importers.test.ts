@@ -1,41 +1,20 @@
 // Golden tests: each fixture of a responder's existing tool output → the normalized records it
-// must give (test/fixtures/import/expected/*.json; UPDATE_GOLDEN=1 rewrites them after review).
+// must give (test/fixtures/import/expected/*.json; only scripts/update-golden.ts rewrites them).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IMPORTERS, importFiles } from '../lib/importers/import.ts';
 import { RECORD_SCHEMAS } from '../lib/records/schemas.ts';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
-import { cli, FIXTURES, readJson, readJsonl, tempDir } from './helpers.ts';
+import { cli, readJson, readJsonl, tempDir } from './helpers.ts';
+import { IMPORT_CASES, IMPORT_DIR as DIR, importFixture, importGoldenFile } from './fixtures/golden.ts';
 
-const DIR = join(FIXTURES, 'import');
-const CASES: [string, string][] = [
-  ['autoruns', 'autorunsc-infected-utf16.csv'],
-  ['autoruns', 'autorunsc-clean-utf8.csv'],
-  ['autoruns', 'autorunsc-clean-utf8bom.csv'],
-  ['autoruns', 'autorunsc-nobom-utf16.csv'],
-  ['netstat', 'netstat-ano.txt'],
-  ['netstat', 'netstat-anob.txt'],
-  ['tasklist', 'tasklist.csv'],
-  ['tasklist', 'tasklist-v.txt'],
-  ['processes-csv', 'get-process.csv'],
-  ['processes-csv', 'win32_process.csv'],
-  ['defender', 'defender-detections.json'],
-  ['defender', 'defender-events.json'],
-  ['defender', 'mp-preference.json'],
-  ['defender', 'mp-status-clean.json'],
-];
-
-for (const [kind, file] of CASES) {
+for (const [kind, file] of IMPORT_CASES) {
   test(`${kind}: ${file} gives the golden records, each valid for its kind`, () => {
-    const result = IMPORTERS[kind].importer(readFileSync(join(DIR, file)), file);
-    const golden = join(DIR, 'expected', `${file}.json`);
-    if (process.env.UPDATE_GOLDEN) {
-      mkdirSync(join(DIR, 'expected'), { recursive: true });
-      writeFileSync(golden, JSON.stringify(result, null, 2) + '\n');
-    }
-    assert.ok(existsSync(golden), `no golden file ${golden}: review the output and run with UPDATE_GOLDEN=1`);
+    const result = importFixture(kind, file);
+    const golden = importGoldenFile(file);
+    assert.ok(existsSync(golden), `no golden file ${golden}: run scripts/update-golden.ts and review what it wrote`);
     assert.equal(JSON.parse(JSON.stringify(result)), readJson(golden));
     for (const r of result.records) {
       const v = RECORD_SCHEMAS[result.kind].safeParse(r);
