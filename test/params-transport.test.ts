@@ -39,7 +39,7 @@ test('a list given on the command line (JSON) arrives item for item, and the nex
 test('a list from the playbook arrives the same way; comma-separated text on the command line splits on commas', async () => {
   const book = teamPlaybook('lists', [{ step: 'show', params: { Items: ITEMS } }], SHOW);
   const [result] = await collect({ plan: buildPlan(loadCatalog([book]), 'lists'), targets: ['localhost'], transport: 'local', out: tempDir(), caseId: 'lists', concurrency: 1 });
-  assert.ok(result.dir, result.error);
+  assert.ok(result.dir, `no evidence folder: ${result.error}`);
   assert.equal(shown(result.dir!).items, ITEMS);
 
   const r = cli(['run', 'lists', '--playbooks', book, '--out', tempDir(), '--param', 'show.Items=x;y, z=1']);
