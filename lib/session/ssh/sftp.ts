@@ -74,26 +74,30 @@ export class RemoteFiles {
   /** Every entry under `root`, by lstat: links and special files are listed as 'other', never followed. */
   async list(root: string): Promise<RemoteEntry[]> {
     const out: RemoteEntry[] = [];
-    const walk = async (dir: string, prefix: string) => {
+    // Sibling folders are read at once: each readdir is several round trips (open, read, close).
+    const walk = async (dir: string, prefix: string): Promise<void> => {
       const entries = await this.req<{ filename: string; attrs: Stats }[]>('readdir', (cb) => this.sftp.readdir(dir, cb));
+      const subdirs: Promise<void>[] = [];
       for (const e of entries) {
         if (e.filename === '.' || e.filename === '..') continue;
         if (/[\\/\0]/.test(e.filename)) throw new Error(`the target listed an impossible file name under ${dir}: ${JSON.stringify(e.filename)}`);
         const rel = prefix ? `${prefix}/${e.filename}` : e.filename;
         const kind = e.attrs.isDirectory() ? 'dir' : e.attrs.isFile() ? 'file' : 'other';
         out.push({ rel, kind, size: Number(e.attrs.size ?? 0) });
-        if (kind === 'dir') await walk(`${dir}/${e.filename}`, rel);
+        if (kind === 'dir') subdirs.push(walk(`${dir}/${e.filename}`, rel));
       }
+      await Promise.all(subdirs);
     };
     await walk(root, '');
-    return out;
+    return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   }
 
-  /** Removes what `list` found under `root`, then `root`: files and links first, deepest folders last. */
+  /** Removes what `list` found under `root`, then `root`: files and links first, then folders deepest first. */
   async removeTree(root: string, entries: RemoteEntry[]): Promise<void> {
     await Promise.all(entries.filter((e) => e.kind !== 'dir').map((e) => this.unlink(`${root}/${e.rel}`)));
-    const dirs = entries.filter((e) => e.kind === 'dir').sort((a, b) => b.rel.split('/').length - a.rel.split('/').length);
-    for (const d of dirs) await this.rmdir(`${root}/${d.rel}`);
+    const byDepth = new Map<number, string[]>();
+    for (const e of entries) if (e.kind === 'dir') byDepth.set(e.rel.split('/').length, [...(byDepth.get(e.rel.split('/').length) ?? []), e.rel]);
+    for (const depth of [...byDepth.keys()].sort((a, b) => b - a)) await Promise.all(byDepth.get(depth)!.map((rel) => this.rmdir(`${root}/${rel}`)));
     await this.rmdir(root);
   }
 
@@ -112,37 +116,52 @@ export class RemoteFiles {
 
   /**
    * Downloads a regular file into a new local file, hashing on the way. Several reads are in
-   * flight at once (one at a time would cost a round trip per 64 KiB); they come back in order.
+   * flight at once (one at a time would cost a round trip per 64 KiB), issued with the fstat that
+   * checks the handle: the server answers in order, so nothing is written before that check.
+   * `listedSize` (from list()) sizes the first window; an empty file costs no request at all.
    */
-  async fetch(remote: string, localFile: string): Promise<{ size: number; sha256: string }> {
-    const handle = await this.req<Buffer>('open', (cb) => this.sftp.open(remote, 'r', cb));
+  async fetch(remote: string, localFile: string, listedSize: number): Promise<{ size: number; sha256: string }> {
+    const hash = createHash('sha256');
     const local = await openLocal(localFile, 'wx', 0o600);
+    if (listedSize === 0) {
+      await local.close();
+      return { size: 0, sha256: hash.digest('hex') };
+    }
+    let handle: Buffer | undefined;
     try {
-      const st = await this.req<Stats>('fstat', (cb) => this.sftp.fstat(handle, cb));
-      // The listing said "file"; a link swapped in since would be opened through: refuse it.
-      if (!st.isFile()) throw new Error(`${remote} is no longer a regular file`);
-      const hash = createHash('sha256');
+      handle = await this.req<Buffer>('open', (cb) => this.sftp.open(remote, 'r', cb));
+      const h = handle;
+      const stat = this.req<Stats>('fstat', (cb) => this.sftp.fstat(h, cb));
+      stat.catch(() => undefined);
       const readAt = (pos: number, len: number) =>
         this.req<Buffer>('read', (cb) => {
           const buf = Buffer.allocUnsafe(len);
-          this.sftp.read(handle, buf, 0, len, pos, (err, n) => cb(err, buf.subarray(0, n)));
+          this.sftp.read(h, buf, 0, len, pos, (err, n) => cb(err, buf.subarray(0, n)));
         });
       const queue: Promise<Buffer>[] = [];
       let next = 0;
       let size = 0;
+      let expected = listedSize;
       const ask = () => {
         const p = readAt(next, CHUNK);
         p.catch(() => undefined); // awaited in order below; this only keeps a late failure quiet
         queue.push(p);
         next += CHUNK;
       };
+      // Up to the expected size and one read past it (which finds the end); never a full window for a small file.
+      const fill = () => {
+        while (queue.length < WINDOW && (next <= expected || queue.length === 0)) ask();
+      };
+      fill();
+      const st = await stat;
+      // The listing said "file"; a link swapped in since would have been opened through: refuse it.
+      if (!st.isFile()) throw new Error(`${remote} is no longer a regular file`);
+      expected = Number(st.size ?? expected);
       for (;;) {
-        // Up to the size fstat gave and one read past it (which finds the end), never a window of reads for a small file.
-        while (queue.length < WINDOW && (next <= st.size! || queue.length === 0)) ask();
+        fill();
         let buf = await queue.shift()!;
-        let eof = buf.length === 0;
-        // A short read is the end of the file, or a server that reads less: fill this chunk before going on.
-        if (buf.length < CHUNK && size + buf.length >= st.size!) eof = true;
+        let eof = buf.length === 0 || (buf.length < CHUNK && size + buf.length >= expected);
+        // A short read before the end is a server that reads less: fill this chunk before going on.
         while (!eof && buf.length < CHUNK) {
           const more = await readAt(size + buf.length, CHUNK - buf.length);
           if (!more.length) eof = true;
@@ -159,7 +178,8 @@ export class RemoteFiles {
       return { size, sha256: hash.digest('hex') };
     } finally {
       await local.close();
-      await this.req('close', (cb) => this.sftp.close(handle, cb)).catch(() => undefined);
+      const h = handle;
+      if (h) await this.req('close', (cb) => this.sftp.close(h, cb)).catch(() => undefined);
     }
   }
 

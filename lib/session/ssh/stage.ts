@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { StepSummary } from '../../script.ts';
 import type { RemoteEntry, RemoteFiles } from './sftp.ts';
 
+const PARALLEL = 4;
+
 export interface StageFetch {
   /** Every file arrived and matches what the target says it held. */
   verified: boolean;
@@ -28,20 +30,26 @@ export async function fetchStage(files: RemoteFiles, remoteRoot: string, localDi
   const notes: string[] = [];
   const entries = await files.list(remoteRoot);
   const got = new Map<string, { size: number; sha256: string; listed: number }>();
+  const toFetch: RemoteEntry[] = [];
   for (const e of entries) {
     // Tools are Magpie's own uploads, not evidence; they go with the folder.
     if (e.rel === 'tools' || e.rel.startsWith('tools/')) continue;
-    const local = join(localDir, ...e.rel.split('/'));
-    if (e.kind === 'dir') mkdirSync(local, { recursive: true });
+    if (e.kind === 'dir') mkdirSync(join(localDir, ...e.rel.split('/')), { recursive: true });
     else if (e.kind === 'other') notes.push(`not fetched: ${e.rel} is a link or special file on the target`);
-    else {
-      try {
-        got.set(e.rel, { ...(await files.fetch(`${remoteRoot}/${e.rel}`, local)), listed: e.size });
-      } catch (err) {
-        problems.push(`${e.rel}: ${(err as Error).message}`);
-      }
-    }
+    else toFetch.push(e);
   }
+  // A few files at once: a step's small logs cost round trips, not bandwidth.
+  const fetchOne = async (e: RemoteEntry) => {
+    try {
+      got.set(e.rel, { ...(await files.fetch(`${remoteRoot}/${e.rel}`, join(localDir, ...e.rel.split('/')), e.size)), listed: e.size });
+    } catch (err) {
+      problems.push(`${e.rel}: ${(err as Error).message}`);
+    }
+  };
+  const queue = [...toFetch];
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
+    for (let e = queue.shift(); e; e = queue.shift()) await fetchOne(e);
+  }));
 
   const expected = new Map<string, string>();
   if (summary) {
