@@ -21,7 +21,7 @@ export interface ExecResult {
 }
 
 /** Runs `command` to completion, output bounded; rejects when `ms` passes first (and closes the channel). */
-export async function execCollect(client: Client, command: string, ms: number, stdin?: string): Promise<ExecResult> {
+export async function execCollect(client: Client, command: string, ms: number, stdin?: string, limit = OUTPUT_LIMIT): Promise<ExecResult> {
   const channel = await openExec(client, command);
   channel.end(stdin);
   return new Promise((resolve, reject) => {
@@ -34,8 +34,8 @@ export async function execCollect(client: Client, command: string, ms: number, s
     }, ms);
     channel.setEncoding('utf8');
     channel.stderr.setEncoding('utf8');
-    channel.on('data', (d: string) => (stdout = (stdout + d).slice(0, OUTPUT_LIMIT)));
-    channel.stderr.on('data', (d: string) => (stderr = (stderr + d).slice(0, OUTPUT_LIMIT)));
+    channel.on('data', (d: string) => (stdout = (stdout + d).slice(0, limit)));
+    channel.stderr.on('data', (d: string) => (stderr = (stderr + d).slice(0, limit)));
     channel.on('exit', (c: number | null) => (code = c));
     channel.on('close', () => {
       clearTimeout(timer);

@@ -15,7 +15,7 @@ import { probeTarget } from './probe.ts';
 import { looksWindows, remoteJoin, sftpPath } from './remote-path.ts';
 import { RemoteShell, ShellExitedError, type ShellReply } from './remote-shell.ts';
 import { RemoteFiles } from './sftp.ts';
-import { defaultShell, hashLine, parseHashes, SHELL_SETUP, shellCommand } from './shell-command.ts';
+import { defaultShell, hashLine, parseHashes, parseSha256sum, sha256sumCommand, SHELL_SETUP, shellCommand } from './shell-command.ts';
 import { fetchStage } from './stage.ts';
 
 export interface SshSessionOptions extends SshConnectOptions {
@@ -159,6 +159,12 @@ export class SshSession implements Session {
   }
 
   private async hashOnTarget(stageNative: string, rels: string[]): Promise<Map<string, string | undefined>> {
+    if (!this.shell?.alive && this.os === 'linux') {
+      const r = await execCollect(this.conn.client, sha256sumCommand(stageNative), this.ms, rels.join('\0'), 16 * 1024 * 1024);
+      const found = parseSha256sum(r.stdout);
+      // A sha256sum without -z (busybox) answers nothing useful: PowerShell it is, then.
+      if (found.size || r.code === 0) return new Map(rels.map((rel) => [rel, found.get(rel)]));
+    }
     const shell = await this.ensureShell();
     const paths = rels.map((rel) => remoteJoin(this.os, stageNative, ...rel.split('/')));
     const hashes = parseHashes((await this.call(shell, hashLine(paths), 'a request to hash files')).stdout);
