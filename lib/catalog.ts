@@ -117,18 +117,28 @@ function checkPlaybook(catalog: Catalog, book: CatalogPlaybook): void {
     const id = ref.id ?? ref.step!;
     if (ids.has(id)) at(['steps', i], `duplicate step id "${id}" (also step ${ids.get(id)! + 1}); give one an \`id:\` of its own`);
     ids.set(id, i);
-    if (ref.run !== undefined) return;
-    const step = catalog.steps.get(ref.step!);
-    if (!step) {
-      const known = [...catalog.steps.keys()].sort().join(', ');
-      at(['steps', i, 'step'], `unknown step "${ref.step}"; known steps: ${known}`);
-      return;
+    let params = ref.parameters ?? [];
+    if (ref.run !== undefined) {
+      params.forEach((p, j) => {
+        if (p.default === undefined) return;
+        const r = checkParam(p, p.default);
+        if ('error' in r) at(['steps', i, 'parameters', j, 'default'], `default ${r.error}`);
+      });
+    } else {
+      const step = catalog.steps.get(ref.step!);
+      if (!step) {
+        const known = [...catalog.steps.keys()].sort().join(', ');
+        at(['steps', i, 'step'], `unknown step "${ref.step}"; known steps: ${known}`);
+        return;
+      }
+      params = step.def.parameters;
     }
-    const declared = new Map(step.def.parameters.map((p) => [p.name, p]));
+    const declared = new Map(params.map((p) => [p.name, p]));
     for (const [name, value] of Object.entries(ref.params)) {
       const def = declared.get(name);
       if (!def) {
-        at(['steps', i, 'params', name], `step "${step.def.id}" has no parameter "${name}"; it has: ${[...declared.keys()].join(', ') || 'none'}`);
+        const hint = ref.run !== undefined ? 'declare it under `parameters:` of this inline step (name, type)' : `it has: ${[...declared.keys()].join(', ') || 'none'}`;
+        at(['steps', i, 'params', name], `step "${id}" has no parameter "${name}"; ${hint}`);
         continue;
       }
       const refName = playbookParamRef(value);

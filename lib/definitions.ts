@@ -50,6 +50,8 @@ export const PlaybookStepRef = z
     kind: z.enum(RECORD_KINDS).optional(),
     os: z.array(Os).min(1).optional(),
     params: z.record(z.string(), z.unknown()).default({}),
+    /** Typed parameters of an inline `run:` step (a catalog step declares them in its step.yaml). */
+    parameters: z.array(ParamDef).optional(),
     timeout: z.number().positive().max(86400).optional(),
     continueOnError: z.boolean().optional(),
   })
@@ -58,6 +60,10 @@ export const PlaybookStepRef = z
   })
   .refine((s) => s.run === undefined || s.id !== undefined, {
     message: 'an inline `run:` step needs an `id:`',
+  })
+  .refine((s) => s.parameters === undefined || s.run !== undefined, {
+    message: '`parameters:` belongs to inline `run:` steps; a catalog step declares its parameters in its step.yaml',
+    path: ['parameters'],
   });
 export type PlaybookStepRef = z.infer<typeof PlaybookStepRef>;
 

@@ -46,7 +46,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
   }
   const errors: InputError[] = [];
   const used = new Set<string>();
-  const bind = (def: ParamDef, cliKey: string, fromBook: unknown, where: string): ParamValue | undefined => {
+  const bind = (def: ParamDef, cliKey: string, fromBook: unknown, where: string, at: PropertyKey[]): ParamValue | undefined => {
     const text = cliParams.get(cliKey);
     if (text !== undefined) {
       used.add(cliKey);
@@ -57,20 +57,20 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
     }
     const value = fromBook !== undefined ? fromBook : def.default;
     if (value === undefined) {
-      if (def.required) errors.push(new InputError(`required parameter "${def.name}" of ${where} has no value; pass --param ${cliKey}=VALUE`, { file: book.file }));
+      if (def.required) errors.push(new InputError(`required parameter "${def.name}" of ${where} has no value; pass --param ${cliKey}=VALUE or set it under params: here`, { file: book.file, line: book.lineOf(at) }));
       return undefined;
     }
     const r = checkParam(def, value);
     if ('error' in r) {
-      errors.push(new InputError(`parameter "${def.name}" of ${where}: ${r.error}`, { file: book.file }));
+      errors.push(new InputError(`parameter "${def.name}" of ${where}: ${r.error}`, { file: book.file, line: book.lineOf(at) }));
       return undefined;
     }
     return r.value;
   };
 
   const bookParams: Record<string, ParamValue> = {};
-  for (const def of book.def.parameters) {
-    const v = bind(def, def.name, undefined, `playbook "${book.def.name}"`);
+  for (const [j, def] of book.def.parameters.entries()) {
+    const v = bind(def, def.name, undefined, `playbook "${book.def.name}"`, ['parameters', j]);
     if (v !== undefined) bookParams[def.name] = v;
   }
 
@@ -78,11 +78,13 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
     const id = ref.id ?? ref.step!;
     const base = ref.step !== undefined ? catalog.steps.get(ref.step)! : undefined;
     const params: Record<string, ParamValue> = {};
-    for (const def of base?.def.parameters ?? []) {
+    // An inline step declares its parameters beside its `run:`, like a step.yaml does.
+    for (const def of base?.def.parameters ?? ref.parameters ?? []) {
       let fromBook = ref.params[def.name];
       const refName = playbookParamRef(fromBook);
       if (refName !== undefined) fromBook = bookParams[refName];
-      const v = bind(def, `${id}.${def.name}`, fromBook, `step "${id}"`);
+      const at = fromBook !== undefined ? ['steps', i, 'params', def.name] : ['steps', i];
+      const v = bind(def, `${id}.${def.name}`, fromBook, `step "${id}"`, at);
       if (v !== undefined) params[def.name] = v;
     }
     const inlineScripts: PlannedStep['scripts'] = {};

@@ -48,9 +48,16 @@ export function validateYaml<T>(src: YamlSource, schema: z.ZodType<T>): T {
   const r = schema.safeParse(src.data);
   if (r.success) return r.data;
   throw new InputErrors(
-    r.error.issues.map((issue) => {
+    r.error.issues.flatMap((issue) => {
+      // An unknown key is reported at the key itself, not at the mapping (a list item) holding it.
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => {
+          const path = [...issue.path, key];
+          return new InputError(`unknown key "${key}" (a typo, or a key this file does not take)`, { file: src.file, line: src.lineOf(path), field: path.map(String).join('.') });
+        });
+      }
       const field = issue.path.map(String).join('.') || undefined;
-      return new InputError(issue.message, { file: src.file, line: src.lineOf(issue.path), field });
+      return [new InputError(issue.message, { file: src.file, line: src.lineOf(issue.path), field })];
     }),
   );
 }

@@ -1,6 +1,7 @@
 // Bad playbooks and steps: exit 2 with file:line and what to fix; good ones load and plan.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCatalog } from '../lib/catalog.ts';
 import { InputErrors } from '../lib/errors.ts';
@@ -63,7 +64,8 @@ test('wrong parameter type names the line of the value', () => {
 
 test('unknown parameter and unknown key are named', () => {
   const e = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: processes\n    parms: {}\n    params:\n      Hash: true\n' });
-  assert.match(e.message, /book\.yaml:4: steps\.0: .*parms/);
+  // The unknown key is named at its own line, not at the list item that holds it.
+  assert.match(e.message, /book\.yaml:5: steps\.0\.parms: unknown key "parms"/);
 });
 
 test('a required parameter without a value says how to pass it', () => {
@@ -73,8 +75,41 @@ test('a required parameter without a value says how to pass it', () => {
     'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: needs\n',
   });
   const catalog = loadCatalog([dir]);
-  assert.throws(() => buildPlan(catalog, 'book'), /required parameter "Target" of step "needs" has no value; pass --param needs\.Target=VALUE/);
+  assert.throws(() => buildPlan(catalog, 'book'), /book\.yaml:4: required parameter "Target" of step "needs" has no value; pass --param needs\.Target=VALUE/);
   assert.is(buildPlan(catalog, 'book', parseParamArgs(['needs.Target=x'])).steps[0].params.Target, 'x');
+});
+
+test('inline run: steps declare typed parameters; params without a declaration are named at their line', async () => {
+  const ok = writeTree({
+    'book.yaml': [
+      'name: book',
+      'description: x',
+      'steps:',
+      '  - id: inline',
+      '    parameters:',
+      '      - { name: Count, type: int, default: 2 }',
+      '      - { name: Names, type: list }',
+      '    params:',
+      '      Names: ["a,b", "c;d"]',
+      "    run: '[pscustomobject]@{ count = $Params.Count; names = $Params.Names }'",
+      '',
+    ].join('\n'),
+  });
+  const plan = buildPlan(loadCatalog([ok]), 'book', parseParamArgs(['inline.Count=5']));
+  assert.equal(plan.steps[0].params, { Count: 5, Names: ['a,b', 'c;d'] });
+  const out = writeTree({});
+  const r = cli(['run', 'book', '--playbooks', ok, '--out', out, '--param', 'inline.Count=7']);
+  assert.is(r.code, 0, r.stderr);
+  const dir = /evidence: (.+)/.exec(r.stdout)![1].trim();
+  const [rec] = readFileSync(join(dir, 'steps', '01-inline', 'records.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(rec, { count: 7, names: ['a,b', 'c;d'] }, 'inline parameters reach $Params');
+
+  const e = catalogError({ 'book.yaml': "name: book\ndescription: x\nsteps:\n  - id: inline\n    params:\n      Path: /tmp\n    run: '$Params.Path'\n" });
+  assert.match(e.message, /book\.yaml:6: steps\.0\.params\.Path: step "inline" has no parameter "Path"; declare it under `parameters:`/);
+  const e2 = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: network\n    parameters: []\n' });
+  assert.match(e2.message, /book\.yaml:5: steps\.0\.parameters: `parameters:` belongs to inline `run:` steps/);
+  const e3 = catalogError({ 'book.yaml': "name: book\ndescription: x\nsteps:\n  - id: inline\n    parameters:\n      - { name: N, type: int, default: many }\n    run: '1'\n" });
+  assert.match(e3.message, /book\.yaml:6: steps\.0\.parameters\.0\.default: default expected an integer/);
 });
 
 test('duplicate step ids: in a playbook and across step folders', () => {
