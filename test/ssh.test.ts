@@ -323,6 +323,25 @@ test('a tool is pushed into the stage and hashed there: the right pin runs, a wr
   }
 });
 
+test('links a step leaves in its folder are neither followed nor fetched, and removing the folder leaves their targets alone', async () => {
+  const outside = join(tempDir(), 'outside.txt');
+  writeFileSync(outside, 'not evidence');
+  const s = await SshSession.open(options());
+  try {
+    const stageDir = tempDir();
+    const body = `New-Item -ItemType SymbolicLink -Path ([IO.Path]::Combine($OutDir, 'link')) -Target '${outside}' | Out-Null\n[IO.File]::WriteAllText([IO.Path]::Combine($OutDir, 'real.txt'), 'evidence')\n[pscustomobject]@{ ok = $true }`;
+    const r = await s.run(step(body), {}, { timeoutMs: 30_000, stageDir });
+    assert.is(r.summary?.status, 'ok', r.hostOutput);
+    assert.is(r.fetchError, undefined);
+    assert.match(r.hostOutput, /not fetched: files\/link is a link or special file on the target/);
+    assert.equal(readdirSync(join(stageDir, 'files')), ['real.txt']);
+    assert.is(readFileSync(outside, 'utf8'), 'not evidence');
+    assert.equal(await stagesLeft(s), []);
+  } finally {
+    await s.close();
+  }
+});
+
 test('a 100 MB file written by a step is fetched, hash-verified, with bounded memory', async () => {
   const s = await SshSession.open(options());
   try {
