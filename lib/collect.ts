@@ -69,12 +69,14 @@ async function collectHost(target: string, opts: CollectOptions): Promise<HostRe
     const steps = await runPlan(opts.plan, session, writer, { signal: opts.signal, onEvent: emit, host: target, toolsDir: opts.toolsDir });
     // The host is not needed to seal the folder: let it exit meanwhile.
     const closing = session.close().catch(() => undefined);
-    const state = opts.signal?.aborted ? 'interrupted' : 'complete';
-    const dir = await writer.finish(state);
+    const dir = await writer.finish(opts.signal?.aborted ? 'interrupted' : 'complete');
     await closing;
+    // The writer has the last word: a full evidence disk fails the host.
+    const state = writer.state as HostResult['state'];
+    const error = writer.diskFull;
     const failedSteps = steps.filter((s) => s.status === 'failed' || s.status === 'timeout').length;
-    emit({ type: 'host-ended', host: target, state, dir, error: null });
-    return { target, dir, state, error: null, failedSteps };
+    emit({ type: 'host-ended', host: target, state, dir, error });
+    return { target, dir, state, error, failedSteps };
   } catch (e) {
     const error = `collection from ${target} stopped: ${safeLine((e as Error).message, 1000)}`;
     const dir = writer ? await writer.finish(opts.signal?.aborted ? 'interrupted' : 'failed', error).catch(() => writer!.dir) : null;

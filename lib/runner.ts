@@ -35,6 +35,8 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
       outcome = skipped('the run was interrupted before this step');
     } else if (stopReason) {
       outcome = skipped(stopReason);
+    } else if (writer.diskFull) {
+      outcome = skipped(`not run: ${writer.diskFull}`);
     } else if (!script) {
       outcome = skipped(`no script for ${os}; this step supports ${Object.keys(step.scripts).join(', ') || 'no OS'}`);
     } else if (step.admin && !session.info.admin) {
@@ -45,7 +47,7 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
     outcome.os ??= script ? os : null;
     writer.updateTarget(session.info);
     const entry = await writer.recordStep(step, outcome);
-    if (outcome.fetched) await session.release(outcome.fetched);
+    if (outcome.fetched) writer.releaseStaging(step);
     results.push(entry);
     opts.onEvent?.({ type: 'step-ended', host: opts.host, step, status: entry.status, reason: entry.reason, records: entry.records, durationMs: entry.durationMs });
     if ((entry.status === 'failed' || entry.status === 'timeout') && !step.continueOnError) {
@@ -64,10 +66,12 @@ async function runStep(step: PlannedStep, script: string, session: Session, writ
   const resolved = await resolveTools(step.tools, opts.toolsDir);
   if ('error' in resolved) return { status: 'failed', reason: resolved.error, partial: false, os, script };
   writer.stepStarting(step, os, script, resolved.tools);
+  const stageDir = writer.stagingDir(step);
   const started = new Date();
-  const run = await session.run(script, step.params, { timeoutMs: step.timeoutSec * 1000, signal: opts.signal, tools: resolved.tools });
+  const run = await session.run(script, step.params, { timeoutMs: step.timeoutSec * 1000, signal: opts.signal, tools: resolved.tools, stageDir });
   const ended = new Date();
-  const base = { os, script, started, ended, summary: run.summary, fetched: run.fetched, hostOutput: run.hostOutput };
+  const hostOutput = [run.hostOutput, run.fetchError && `fetch: ${run.fetchError}`].filter(Boolean).join('\n');
+  const base = { os, script, started, ended, summary: run.summary, fetched: stageDir, hostOutput };
   switch (run.outcome) {
     case 'timeout':
       return { ...base, status: 'timeout', reason: `stopped after its ${step.timeoutSec}s timeout; what it produced before is kept`, partial: true };

@@ -95,7 +95,7 @@ test('Ctrl-C during a run stops the step and leaves a valid, marked partial fold
   p.child.kill('SIGINT');
   const r = await p.done;
   assert.ok(Date.now() - t0 < 10_000, 'stopped promptly');
-  assert.is(r.code, 1, r.stderr);
+  assert.is(r.code, 130, r.stderr);
   assert.match(r.stderr, /interrupted/);
   const hostDir = join(out, 'adhoc', readdirSync(join(out, 'adhoc'))[0]);
   const [folder] = readdirSync(hostDir);

@@ -20,7 +20,7 @@ Usage:
   magpie import   KIND FILE... --host NAME [--case ID] [--out DIR]
                   (KIND: autoruns, netstat, tasklist, processes-csv, defender)
 
-Exit codes: 0 all ok, 1 some step or host failed, 2 bad usage or invalid input.
+Exit codes: 0 all ok, 1 some step or host failed, 2 bad usage or invalid input, 130 interrupted.
 Parameters: --param Name=value for a playbook parameter, --param step.Name=value for one step's.`;
 
 const COMMON = {

@@ -34,6 +34,9 @@ export async function cmdVerify(args: string[], io: Io): Promise<number> {
     for (const f of report.added) io.out.write(`  added:   ${safeLine(f)}\n`);
     for (const p of report.problems) io.out.write(`  problem: ${safeLine(p)}\n`);
     for (const n of report.notes) io.out.write(`  note:    ${safeLine(n)}\n`);
+    for (const t of report.triageRuns) io.out.write(`  triage:  ${safeLine(t.dir)} (${t.time})\n`);
+    if (report.sealHead && report.sealHead !== report.head) io.out.write(`  sealed:  ${report.sealHead} (custody head when collection ended)\n`);
+    if (report.head) io.out.write(`  head:    ${report.head} (custody chain head: note it in the ticket; any rewrite of the folder changes it)\n`);
   }
   return bad ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 // `magpie run`: a playbook on the targets, with progress, Ctrl-C handling and a summary.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { loadCatalog } from '../catalog.ts';
 import { collect } from '../collect.ts';
 import { InputError } from '../errors.ts';
@@ -23,6 +24,18 @@ function readTargets(file: string): string[] {
     targets.push(line);
   });
   return targets;
+}
+
+/** Fails before anything runs when --out (or the folder it would be made in) cannot be written. */
+function checkWritable(out: string): void {
+  let dir = resolve(out);
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(`the evidence folder cannot be written here: ${dir} is not writable${code === 'EROFS' ? ' (a read-only file system)' : ''}; choose another --out`, { file: out });
+  }
 }
 
 export async function cmdRun(args: string[], io: Io): Promise<number> {
@@ -59,6 +72,7 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
     return 0;
   }
 
+  checkWritable(values.out as string);
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -101,6 +115,8 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
         if (r.dir) io.out.write(`  next: magpie triage ${safeLine(r.dir)}   (magpie verify / magpie pack for hand-over)\n`);
       }
     }
+    // 130 (128 + SIGINT) as shells and npx report an interrupted command.
+    if (controller.signal.aborted) return 130;
     return failed.length ? 1 : 0;
   } finally {
     process.off('SIGINT', onSigint);

@@ -58,6 +58,19 @@ export const Manifest = z.strictObject({
     admin: z.boolean().nullable(),
     transport: z.enum(['local', 'ssh', 'winrm', 'import']),
     startupScript: z.string().optional().describe('set only when Windows-only commands were stood in for (tests)'),
+    connection: z
+      .strictObject({
+        address: z.string(),
+        port: z.number().int(),
+        user: z.string(),
+        authMethod: z.string(),
+        hostKeySha256: z.string().optional(),
+        hostKeyTrust: z.enum(['known_hosts', 'accepted-new']).optional(),
+        shell: z.string().optional(),
+        scheme: z.string().optional(),
+      })
+      .optional()
+      .describe('how a remote target was reached (never a secret)'),
   }),
   error: z.string().nullable().describe('why the host could not be collected, when it could not'),
   imported: z
@@ -68,7 +81,7 @@ export const Manifest = z.strictObject({
   ended: iso.nullable(),
   clockSkewMs: z.number().int().nullable().describe('target clock minus workstation clock'),
   steps: z.array(ManifestStep),
-  files: z.array(ManifestFile).describe('every collected file except manifest.json and SHA256SUMS'),
+  files: z.array(ManifestFile).describe('every collected file except manifest.json, SHA256SUMS and custody.jsonl (a hash chain whose seal entry holds the hashes of manifest.json and SHA256SUMS)'),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestStep = z.infer<typeof ManifestStep>;

@@ -1,7 +1,9 @@
 // Writes one host's evidence folder: write-once files, custody log, manifest, SHA256SUMS.
 // The folder lives as `<stamp>.partial` until the run ends, then is renamed; an interrupted
 // or crashed run leaves the .partial folder with a manifest that says what finished.
-import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+// Steps stage inside it (`.staging/NN-id`), and their output is copied, never moved, into
+// place: a process that still held a staged file open can only write into the staged copy.
+import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, platform } from 'node:os';
 import { localUser } from '../identity.ts';
 import { join, relative, sep } from 'node:path';
@@ -16,6 +18,21 @@ import { safeRelativePath, safeSegment, timestampName } from './names.ts';
 import { formatSums } from './sums.ts';
 import { claimStampedDir } from './claim-dir.ts';
 import { TOOL_VERSION, runtimeName } from '../version.ts';
+import { InputError } from '../errors.ts';
+
+/** Claims `<hostDir>/<stamp>.partial`, saying plainly when --out cannot be written. */
+function claimOutDir(hostDir: string, stamp: string): string {
+  try {
+    return claimStampedDir(hostDir, stamp, '.partial');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    if (['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR'].includes(code)) {
+      throw new InputError(`cannot create the evidence folder here: the output folder is not writable (${code}: ${(e as Error).message}); choose another --out`, { file: hostDir });
+    }
+    if (isDiskFull(e)) throw new InputError('no space left to create the evidence folder; free space or choose another --out', { file: hostDir });
+    throw e;
+  }
+}
 
 export interface WriterOptions {
   root: string;
@@ -42,11 +59,22 @@ export interface StepOutcome {
   ended?: Date;
 }
 
+/** Kept free from the start, so a full disk still leaves room to seal the folder. */
+const RESERVE_BYTES = 256 * 1024;
+const RESERVE = '.reserve';
+
+function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 export class EvidenceWriter {
-  readonly dir: string;
+  dir: string;
   private custody: CustodyLog;
   private manifest: Manifest;
   private sealed = false;
+  /** Set when the evidence disk filled up: what failed, for the manifest and the remaining steps. */
+  diskFull: string | null = null;
 
   private constructor(dir: string, manifest: Manifest, actor: string) {
     this.dir = dir;
@@ -58,7 +86,13 @@ export class EvidenceWriter {
   static create(opts: WriterOptions): EvidenceWriter {
     const now = opts.now ?? new Date();
     const hostDir = join(opts.root, safeSegment(opts.caseId), safeSegment(opts.targetName));
-    const dir = claimStampedDir(hostDir, timestampName(now), '.partial');
+    const dir = claimOutDir(hostDir, timestampName(now));
+    try {
+      writeFileSync(join(dir, RESERVE), Buffer.alloc(RESERVE_BYTES), { flag: 'wx' });
+    } catch (e) {
+      if (isDiskFull(e)) throw new InputError(`no space left to start an evidence folder (${RESERVE_BYTES / 1024} KiB at least); free space or choose another --out`, { file: dir });
+      throw e;
+    }
     const user = localUser().username;
     const operator = opts.operator ?? user;
     const manifest: Manifest = {
@@ -89,7 +123,7 @@ export class EvidenceWriter {
 
   setTarget(info: TargetInfo, startupScript?: string): void {
     this.updateTarget(info, startupScript);
-    this.custody.append('session-opened', { hostname: info.hostname, os: info.os, psVersion: info.psVersion, user: info.user, admin: info.admin, clockSkewMs: info.clockSkewMs });
+    this.custody.append('session-opened', { hostname: info.hostname, os: info.os, psVersion: info.psVersion, user: info.user, admin: info.admin, clockSkewMs: info.clockSkewMs, connection: info.connection ?? null });
     this.saveManifest();
   }
 
@@ -115,36 +149,70 @@ export class EvidenceWriter {
   /** Logs the exact script before it runs: the record exists even if the run never returns. */
   stepStarting(step: PlannedStep, os: OsName, script: string, tools: Record<string, { sha256: string }> = {}): void {
     const toolHashes = Object.fromEntries(Object.entries(tools).map(([name, t]) => [name, t.sha256]));
-    this.custody.append('step-started', { step: step.id, index: step.index, os, scriptSha256: sha256Text(script), params: step.params, tools: toolHashes });
+    this.custody.append('step-started', { step: step.id, index: step.index, os, scriptSha256: sha256Text(script), params: step.params, tools: toolHashes, staging: this.stagingName(step) });
+  }
+
+  /** Where a step's output lands before it is recorded (created empty here). */
+  stagingDir(step: PlannedStep): string {
+    const dir = join(this.dir, this.stagingName(step));
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  private stagingName(step: PlannedStep): string {
+    return `.staging/${String(step.index).padStart(2, '0')}-${safeSegment(step.id)}`;
+  }
+
+  /** Removes a step's staging folder once recorded; kept when the disk filled before it could be copied. */
+  releaseStaging(step: PlannedStep): void {
+    if (this.diskFull) return;
+    rmSync(join(this.dir, this.stagingName(step)), { recursive: true, force: true });
   }
 
   /** Takes what a step produced into the evidence folder and records it. */
   async recordStep(step: PlannedStep, out: StepOutcome): Promise<ManifestStep> {
+    if (this.sealed) throw new Error(`${this.dir} is sealed; nothing more is recorded into it`);
     const dirName = this.stepDirName(step);
     const stepDir = join(this.dir, dirName);
     mkdirSync(stepDir, { recursive: true });
     const added: ManifestFile[] = [];
     const put = async (name: string, content: string) => {
       const file = join(stepDir, name);
-      writeFileSync(file, content, { flag: 'wx' });
+      if (added.some((f) => f.path === this.rel(file))) return;
+      try {
+        writeFileSync(file, content, { flag: 'wx' });
+      } catch (e) {
+        if (isDiskFull(e) && existsSync(file)) unlinkSync(file); // our own incomplete write
+        throw e;
+      }
       added.push(await this.describe(file));
     };
-    if (out.script !== undefined) {
+    // What ran matters most: on a full disk it is written again once the reserve is freed.
+    const putScript = async () => {
+      if (out.script === undefined) return;
       await put('script.ps1', out.script);
       await put('params.json', JSON.stringify(step.params, null, 2) + '\n');
-    }
-    if (out.hostOutput) await put('host-output.log', out.hostOutput + '\n');
+    };
     let records = 0;
-    if (out.fetched) {
-      for (const name of ['records.jsonl', 'stdout.log', 'stderr.log']) {
-        const src = join(out.fetched, name);
-        if (!existsSync(src)) continue;
-        const desc = await this.take(src, join(stepDir, name));
-        if (name === 'records.jsonl') records = desc.lines;
-        added.push(desc.file);
+    try {
+      await putScript();
+      if (out.hostOutput) await put('host-output.log', out.hostOutput + '\n');
+      if (out.fetched) {
+        for (const name of ['records.jsonl', 'stdout.log', 'stderr.log']) {
+          const src = join(out.fetched, name);
+          if (!existsSync(src)) continue;
+          const desc = await this.take(src, join(stepDir, name));
+          if (name === 'records.jsonl') records = desc.lines;
+          added.push(desc.file);
+        }
+        const filesSrc = join(out.fetched, 'files');
+        if (existsSync(filesSrc)) await this.takeTree(filesSrc, join(stepDir, 'files'), out.summary, step, added);
       }
-      const filesSrc = join(out.fetched, 'files');
-      if (existsSync(filesSrc)) added.push(...(await this.takeTree(filesSrc, join(stepDir, 'files'), out.summary, step)));
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+      this.onDiskFull(`while recording step ${step.id}: ${(e as Error).message}`);
+      await putScript();
+      out = { ...out, status: 'failed', partial: true, reason: [out.reason, `the evidence disk is full: what the step wrote and was not recorded stays in ${this.stagingName(step)}`].filter(Boolean).join('; ') };
     }
     const entry: ManifestStep = {
       index: step.index,
@@ -174,23 +242,26 @@ export class EvidenceWriter {
     return entry;
   }
 
-  /** Moves a fetched file in (copies across filesystems), refusing to replace anything. */
+  /**
+   * Copies a staged file in, refusing to replace anything, and hashes the copy: the copy is a
+   * new file that no process of the step holds open. An incomplete copy (disk full) is removed;
+   * its source stays in staging.
+   */
   private async take(src: string, dest: string): Promise<{ file: ManifestFile; lines: number }> {
     if (existsSync(dest)) throw new Error(`refusing to overwrite evidence file ${dest}`);
     try {
-      renameSync(src, dest);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
       copyFileSync(src, dest, constants.COPYFILE_EXCL);
+    } catch (e) {
+      if (isDiskFull(e) && existsSync(dest)) unlinkSync(dest);
+      throw e;
     }
     const h = await sha256File(dest);
     return { file: { path: this.rel(dest), size: h.size, sha256: h.sha256 }, lines: h.lines };
   }
 
   /** Brings in the step's files/ tree: names made safe, links and devices left behind (and said). */
-  private async takeTree(srcRoot: string, destRoot: string, summary: StepSummary | undefined, step: PlannedStep): Promise<ManifestFile[]> {
+  private async takeTree(srcRoot: string, destRoot: string, summary: StepSummary | undefined, step: PlannedStep, out: ManifestFile[]): Promise<void> {
     const targetHashes = new Map((summary?.files ?? []).map((f) => [f.path.replace(/\\/g, '/'), f.sha256]));
-    const out: ManifestFile[] = [];
     const walk = async (rel: string) => {
       for (const name of readdirSync(join(srcRoot, rel)).sort()) {
         const relPath = rel ? `${rel}/${name}` : name;
@@ -220,7 +291,6 @@ export class EvidenceWriter {
       }
     };
     await walk('');
-    return out;
   }
 
   private async describe(file: string): Promise<ManifestFile> {
@@ -232,30 +302,69 @@ export class EvidenceWriter {
     return relative(this.dir, file).split(sep).join('/');
   }
 
+  /** Frees the reserve so the folder can still be sealed, and stops further collection. */
+  private onDiskFull(what: string): void {
+    this.diskFull ??= `disk full during the run (${what})`;
+    const reserve = join(this.dir, RESERVE);
+    if (existsSync(reserve)) unlinkSync(reserve);
+  }
+
   private saveManifest(): void {
     // The manifest is the writer's own running account until the folder is sealed.
     const tmp = join(this.dir, '.manifest.json.tmp');
-    if (existsSync(tmp)) unlinkSync(tmp);
-    writeFileSync(tmp, JSON.stringify(Manifest.parse(this.manifest), null, 2) + '\n', { flag: 'wx' });
-    renameSync(tmp, join(this.dir, 'manifest.json'));
+    const text = JSON.stringify(Manifest.parse(this.manifest), null, 2) + '\n';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (existsSync(tmp)) unlinkSync(tmp);
+        writeFileSync(tmp, text, { flag: 'wx' });
+        renameSync(tmp, join(this.dir, 'manifest.json'));
+        return;
+      } catch (e) {
+        if (!isDiskFull(e) || attempt > 0) throw e;
+        this.onDiskFull('while saving manifest.json');
+        this.manifest.error ??= this.diskFull;
+      }
+    }
   }
 
-  /** Seals the folder: custody closed, manifest final, SHA256SUMS written; renamed unless interrupted. */
+  /**
+   * Seals the folder: manifest final, SHA256SUMS written, then the custody log closed with both
+   * their hashes, which anchors them in the chain (custody.jsonl itself is not in SHA256SUMS:
+   * triage appends to it later, and its chain and head stand for it). Renamed unless interrupted.
+   */
   async finish(state: 'complete' | 'interrupted' | 'failed', error?: string): Promise<string> {
     if (this.sealed) return this.dir;
     this.sealed = true;
+    if (this.diskFull && state === 'complete') state = 'failed';
+    // The reserve has done its job: its space is what the seal needs on a full disk.
+    const reserve = join(this.dir, RESERVE);
+    if (existsSync(reserve)) unlinkSync(reserve);
+    const staging = join(this.dir, '.staging');
+    if (existsSync(staging) && readdirSync(staging).length === 0) rmSync(staging, { recursive: true });
     this.manifest.state = state;
-    this.manifest.error = error ?? this.manifest.error;
+    this.manifest.error = error ?? this.manifest.error ?? this.diskFull;
     this.manifest.ended = new Date().toISOString();
-    this.custody.append(state === 'interrupted' ? 'collection-interrupted' : 'collection-sealed', { state, steps: this.manifest.steps.length, files: this.manifest.files.length, error: error ?? null });
-    this.manifest.files.push(await this.describe(this.custody.file));
     this.saveManifest();
     const manifestSha = (await sha256File(join(this.dir, 'manifest.json'))).sha256;
     writeFileSync(join(this.dir, 'SHA256SUMS'), formatSums([...this.manifest.files, { sha256: manifestSha, path: 'manifest.json' }]), { flag: 'wx' });
+    const sumsSha = (await sha256File(join(this.dir, 'SHA256SUMS'))).sha256;
+    this.custody.append(state === 'interrupted' ? 'collection-interrupted' : 'collection-sealed', {
+      state,
+      steps: this.manifest.steps.length,
+      files: this.manifest.files.length,
+      error: this.manifest.error,
+      manifestSha256: manifestSha,
+      sumsSha256: sumsSha,
+    });
+    this.head = this.custody.head;
     if (state === 'interrupted') return this.dir;
     const final = this.dir.replace(/\.partial$/, '');
     if (existsSync(final)) return this.dir; // never replace: leave it marked partial
     renameSync(this.dir, final);
+    this.dir = final;
     return final;
   }
+
+  /** The custody chain's head once sealed: the one value a responder notes in the ticket. */
+  head: string | null = null;
 }

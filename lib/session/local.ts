@@ -1,7 +1,8 @@
-// The local transport: a pwsh on the responder's own machine, staging in a local temp folder.
-import { chmodSync, constants, copyFileSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+// The local transport: a pwsh on the responder's own machine, writing straight into the
+// staging folder the runner made inside the evidence folder.
+import { chmodSync, constants, copyFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { sha256File } from '../evidence/hash.ts';
-import { hostname, platform, release, tmpdir } from 'node:os';
+import { hostname, platform, release } from 'node:os';
 import { localUser } from '../identity.ts';
 import { join } from 'node:path';
 import { POWERSHELL_DIR } from '../paths.ts';
@@ -46,14 +47,11 @@ export async function probeHost(host: PwshHost): Promise<Omit<TargetInfo, 'name'
 export class LocalSession implements Session {
   private host!: PwshHost;
   info!: TargetInfo;
-  private stageRoot!: string;
-  private runs = 0;
 
   private constructor(private opts: LocalSessionOptions) {}
 
   static async open(opts: LocalSessionOptions = {}): Promise<LocalSession> {
     const s = new LocalSession(opts);
-    s.stageRoot = mkdtempSync(join(tmpdir(), 'magpie-stage-'));
     await s.startHost();
     if (platform() === 'win32') {
       // Administrator rights on Windows are only known from inside: ask the host.
@@ -89,9 +87,12 @@ export class LocalSession implements Session {
   }
 
   async run(script: string, params: InvocationContext['params'], opts: RunOptions): Promise<SessionRun> {
-    if (!this.host.alive) await this.startHost();
-    const stage = join(this.stageRoot, String(++this.runs));
-    mkdirSync(stage);
+    if (!this.host.alive) {
+      // The last step's host was stopped: end its watchdog and temp folder before starting anew.
+      await this.host.close();
+      await this.startHost();
+    }
+    const stage = opts.stageDir;
     // Push: each tool is copied into the step's staging folder and hashed again there.
     const tools: Record<string, string> = {};
     for (const [name, t] of Object.entries(opts.tools ?? {})) {
@@ -142,15 +143,10 @@ export class LocalSession implements Session {
       if (!summary && !this.host.alive) outcome = 'host-lost';
     }
     if (hostOutput.length > HOST_OUTPUT_LIMIT) hostOutput = hostOutput.slice(0, HOST_OUTPUT_LIMIT) + '\n[truncated]';
-    return { outcome, summary, hostOutput, fetched: stage, durationMs: Date.now() - started };
-  }
-
-  async release(fetched: string): Promise<void> {
-    rmSync(fetched, { recursive: true, force: true });
+    return { outcome, summary, hostOutput, durationMs: Date.now() - started };
   }
 
   async close(): Promise<void> {
     await this.host.close();
-    rmSync(this.stageRoot, { recursive: true, force: true });
   }
 }

@@ -17,6 +17,25 @@ export interface TargetInfo {
   transport: Transport;
   /** Target clock minus responder clock, from the probe (ms, round-trip corrected). */
   clockSkewMs: number;
+  /** How a remote target was reached; recorded in the manifest (never a secret). */
+  connection?: ConnectionInfo;
+}
+
+export interface ConnectionInfo {
+  address: string;
+  port: number;
+  /** The account Magpie logged in as. */
+  user: string;
+  /** e.g. publickey, password, agent, ntlm, basic, kerberos. */
+  authMethod: string;
+  /** SSH: `SHA256:<base64>` of the host key, as ssh-keygen -l prints it. */
+  hostKeySha256?: string;
+  /** SSH: how the host key was trusted: known_hosts, or accepted-new (recorded on first use). */
+  hostKeyTrust?: 'known_hosts' | 'accepted-new';
+  /** The remote PowerShell that ran the steps (e.g. pwsh, powershell.exe). */
+  shell?: string;
+  /** WinRM over HTTP/HTTPS, message encryption. */
+  scheme?: string;
 }
 
 export type RunOutcome = 'completed' | 'timeout' | 'aborted' | 'host-lost';
@@ -26,15 +45,20 @@ export interface SessionRun {
   summary?: StepSummary;
   /** What reached the host's own stdout/stderr besides the summary (bounded; the step's streams are in files). */
   hostOutput: string;
-  /** A local folder holding what the step wrote on the target: records.jsonl, stdout.log, stderr.log, files/. */
-  fetched?: string;
-  /** Why the fetch failed, when it did; the run result still stands. */
+  /** Why bringing the step's output into `stageDir` failed or was incomplete, when it did; the run result still stands. */
   fetchError?: string;
   durationMs: number;
 }
 
 export interface RunOptions {
   timeoutMs: number;
+  /**
+   * An empty local folder inside the evidence folder (`.staging/NN-id`) that holds what the step
+   * wrote when run() returns: records.jsonl, stdout.log, stderr.log, files/. The runner created it
+   * and removes it once the evidence writer has copied and hashed its content. Staging inside the
+   * evidence folder means a crash leaves everything in one place that `verify` can describe.
+   */
+  stageDir: string;
   signal?: AbortSignal;
   /** Helper programs to push for this step: name → local file (already hash-checked). */
   tools?: Record<string, { file: string; sha256: string }>;
@@ -42,9 +66,11 @@ export interface RunOptions {
 
 export interface Session {
   readonly info: TargetInfo;
-  /** Runs one composed script with its parameters; stops it at the timeout; brings its staging folder back. */
+  /**
+   * Runs one composed script with its parameters; stops it (its whole process tree on the target)
+   * at the timeout or on abort; brings what it wrote into `opts.stageDir`. Never hangs: every
+   * call to the target has a deadline.
+   */
   run(script: string, params: InvocationContext['params'], opts: RunOptions): Promise<SessionRun>;
-  /** Removes a fetched folder once the evidence writer has taken what it holds. */
-  release(fetched: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -2,7 +2,10 @@
 // findings.json, timeline.jsonl (Timesketch), report.html, triage.json (provenance) and their
 // own SHA256SUMS. Collected files are never touched; each triage run gets a new folder.
 import { closeSync, existsSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { hostname } from 'node:os';
+import { appendToCustody } from '../evidence/custody.ts';
+import { localUser } from '../identity.ts';
 import { sha256File } from '../evidence/hash.ts';
 import { timestampName } from '../evidence/names.ts';
 import { claimStampedDir } from '../evidence/claim-dir.ts';
@@ -102,5 +105,11 @@ export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Pr
   const sums = [];
   for (const path of files) sums.push({ path, sha256: (await sha256File(join(outDir, path))).sha256 });
   write('SHA256SUMS', formatSums(sums));
+  // The run is recorded in the folder's custody log: verify accepts only triage folders found there.
+  const custody = join(evidenceDir, 'custody.jsonl');
+  if (existsSync(custody)) {
+    const all = [...sums, { path: 'SHA256SUMS', sha256: (await sha256File(join(outDir, 'SHA256SUMS'))).sha256 }];
+    await appendToCustody(custody, `${localUser().username}@${hostname()}`, 'triage-written', { dir: `triage/${basename(outDir)}`, tool, rules: rules.length, intel: intel?.files ?? [], files: all });
+  }
   return { result, outDir, files };
 }
