@@ -205,4 +205,24 @@ test('write-once: a second run in the same second gets its own folder; finish ne
   assert.is(cli(['verify', finalA]).code, 1);
 });
 
+test('a file whose hash on the target differs from the copy is logged in custody as a hash mismatch', async () => {
+  const plan = buildPlan(loadCatalog(), 'triage');
+  const w = EvidenceWriter.create({ root: tempDir(), caseId: 'c', targetName: 'h', transport: 'local', plan });
+  const stage = w.stagingDir(plan.steps[0]);
+  mkdirSync(join(stage, 'files'));
+  writeFileSync(join(stage, 'records.jsonl'), '{"a":1}\n');
+  writeFileSync(join(stage, 'files', 'dump.bin'), 'arrived');
+  const summary = { status: 'ok' as const, records: 1, errors: 0, message: null, files: [{ path: 'dump.bin', size: 7, sha256: createHash('sha256').update('sent').digest('hex') }] };
+  await w.recordStep(plan.steps[0], { status: 'ok', reason: null, partial: false, os: 'linux', fetched: stage, summary });
+  w.releaseStaging(plan.steps[0]);
+  const dir = await w.finish('complete');
+  const mismatch = readJsonl(join(dir, 'custody.jsonl')).find((e) => e.action === 'hash-mismatch');
+  assert.ok(mismatch, 'logged');
+  assert.is(mismatch.path, 'steps/01-host-info/files/dump.bin');
+  assert.is(mismatch.target, summary.files[0].sha256);
+  assert.is(mismatch.local, createHash('sha256').update('arrived').digest('hex'));
+  const entry = readJson(join(dir, 'manifest.json')).files.find((f: any) => f.path.endsWith('dump.bin'));
+  assert.is(entry.targetSha256, summary.files[0].sha256);
+});
+
 test.run();
