@@ -281,6 +281,23 @@ test('a step past its timeout is stopped on the target with its children, keeps 
   }
 });
 
+test('a step that ends its PowerShell is host-lost with the exit code, keeps what it wrote, and the next step runs', async () => {
+  const s = await SshSession.open(options());
+  try {
+    const stageDir = tempDir();
+    const r = await s.run(step('[pscustomobject]@{ a = 1 }\n[Environment]::Exit(4)'), {}, { timeoutMs: 30_000, stageDir });
+    assert.is(r.outcome, 'host-lost');
+    assert.match(r.hostOutput, /the remote PowerShell on 127\.0\.0\.1:\d+ ended during the step \(exit 4\)/);
+    assert.is(r.fetchError, undefined);
+    assert.equal(readJsonl(join(stageDir, 'records.jsonl')), [{ a: 1 }]);
+    const r2 = await s.run(step('[pscustomobject]@{ b = 2 }'), {}, { timeoutMs: 30_000, stageDir: tempDir() });
+    assert.is(r2.summary?.status, 'ok');
+    assert.equal(await stagesLeft(s), []);
+  } finally {
+    await s.close();
+  }
+});
+
 test('an abort stops the step the same way', async () => {
   const s = await SshSession.open(options());
   try {

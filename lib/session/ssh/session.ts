@@ -210,7 +210,6 @@ export class SshSession implements Session {
 
     const line = invocationLine(script, { params, stage: stageNative, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools: pushed.tools });
     const ran = await this.invoke(shell, line, opts);
-    if (ran.summary?.psVersion && this.info.psVersion === 'unknown') Object.assign(this.info, { psVersion: ran.summary.psVersion, psEdition: ran.summary.psEdition });
     if (ran.connectionLost) {
       return done({ outcome: 'host-lost', summary: ran.summary, hostOutput: ran.hostOutput, fetchError: this.keptMessage(stageNative, 'the connection was lost before it could be fetched') });
     }
