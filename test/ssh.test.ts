@@ -24,7 +24,7 @@ let sshd: Sshd;
 let knownHosts: string;
 
 test.before(async () => {
-  sshd = await startSshd({ passwordUser: true });
+  sshd = await startSshd({ passwordUser: true, addresses: ['127.0.0.1', '127.0.0.2'] });
   knownHosts = join(tempDir(), 'known_hosts');
   writeFileSync(knownHosts, sshd.knownHostsLine('ed25519') + '\n');
 });
@@ -194,6 +194,23 @@ test('hashed known_hosts entries are honoured, and a host known only by its RSA 
   assert.is(s.info.connection!.hostKeySha256, keygenFingerprint(sshd.hostKeys.rsa));
   assert.is(s.info.connection!.hostKeyTrust, 'known_hosts');
   await s.close();
+});
+
+test('known_hosts patterns as OpenSSH reads them: wildcards, negation, @revoked', async () => {
+  const file = join(tempDir(), 'known_hosts');
+  const [type, b64] = readFileSync(sshd.hostKeys.ed25519, 'utf8').trim().split(/\s+/);
+  writeFileSync(file, `[127.0.0.?]:${sshd.port},![127.0.0.2]:${sshd.port} ${type} ${b64}\n`);
+  const s = await SshSession.open(options({ knownHostsFile: file }));
+  assert.is(s.info.connection!.hostKeyTrust, 'known_hosts');
+  await s.close();
+  const negated = await rejection(SshSession.open(options({ host: '127.0.0.2', knownHostsFile: file })));
+  assert.is((negated as SshHostKeyError).problem, 'unknown');
+
+  writeFileSync(file, `${sshd.knownHostsLine('ed25519', '127.0.0.2')}\n@revoked * ${type} ${b64}\n`);
+  const revoked = await rejection(SshSession.open(options({ host: '127.0.0.2', knownHostsFile: file, acceptNewHostKey: true })));
+  assert.instance(revoked, SshHostKeyError);
+  assert.is((revoked as SshHostKeyError).problem, 'revoked');
+  assert.match(revoked.message, new RegExp(`marked @revoked in ${file}:2`));
 });
 
 test('a key the server does not accept gives auth-failed; a closed port gives unreachable', async () => {
