@@ -459,6 +459,7 @@ test('a connection killed mid-step gives host-lost with the reason, and the remo
     assert.ok(r.fetchError?.includes(`kept on 127.0.0.1:${sshd.port} at ${stagePath}`), r.fetchError);
     const after = await s.run(step('1'), {}, { timeoutMs: 5000, stageDir: tempDir() });
     assert.is(after.outcome, 'host-lost');
+    assert.match(s.lostReason() ?? '', /SSH connection to 127\.0\.0\.1:\d+ (dropped|closed)/);
   } finally {
     await s.close();
     // The orphaned pwsh would finish its sleep and go; do not leave it (or its folder) to the next test.

@@ -313,6 +313,11 @@ export class SshSession implements Session {
     return `${why}; the step's folder is kept on ${this.where} at ${stageNative} (fetch it by hand, e.g. with sftp, then remove it)`;
   }
 
+  /** Why nothing more can run here: the connection dropped (a new session is needed). */
+  lostReason(): string | undefined {
+    return this.conn.lost();
+  }
+
   async close(): Promise<void> {
     if (!this.conn.lost()) {
       const shell = this.shell;
