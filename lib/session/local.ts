@@ -10,6 +10,7 @@ import type { OsName } from '../definitions.ts';
 import { invocationLine, parseSummary, RECORD_DEPTH, scriptBlockLine, type InvocationContext } from '../script.ts';
 import { HostLostError, PwshHost } from './pwsh-host.ts';
 import { takeWarmHost } from './warm-host.ts';
+import { untilStopped } from './until-stopped.ts';
 import { safeLine } from '../text.ts';
 import type { RunOptions, Session, SessionRun, TargetInfo } from './session.ts';
 
@@ -107,29 +108,15 @@ export class LocalSession implements Session {
     const line = invocationLine(script, { params, stage, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools });
     const started = Date.now();
     let outcome: SessionRun['outcome'] = 'completed';
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort = () => {};
-    const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
-      onAbort = () => resolve('aborted');
-      if (opts.signal?.aborted) resolve('aborted');
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    const invoked = this.host.invoke(line).then(
-      (reply) => ({ reply }),
-      (error: Error) => ({ error }),
-    );
-    const first = await Promise.race([invoked, stopped]);
-    clearTimeout(timer);
-    // One listener per step would pile up on a long playbook's shared signal.
-    opts.signal?.removeEventListener('abort', onAbort);
+    const invoked = this.host.invoke(line);
+    const first = await untilStopped(invoked, opts.timeoutMs, opts.signal);
     let hostOutput = '';
     let summary;
     if (first === 'timeout' || first === 'aborted') {
       // The command is still running in the host: stop the host and everything it started.
       outcome = first;
       this.host.kill();
-      await invoked;
+      await invoked.catch(() => undefined);
     } else if ('error' in first) {
       outcome = 'host-lost';
       hostOutput = first.error.message;

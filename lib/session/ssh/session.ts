@@ -8,6 +8,7 @@ import { safeLine } from '../../text.ts';
 import type { RunOptions, Session, SessionRun, TargetInfo } from '../session.ts';
 import { connect, type SshConnection, type SshConnectOptions } from './connect.ts';
 import { withDeadline } from './deadline.ts';
+import { untilStopped } from '../until-stopped.ts';
 import { SshDroppedError, SshShellError, SshTimeoutError } from './errors.ts';
 import { execCollect } from './exec.ts';
 import { killTreeCommand } from './kill-command.ts';
@@ -223,23 +224,8 @@ export class SshSession implements Session {
     line: string,
     opts: RunOptions,
   ): Promise<{ outcome: SessionRun['outcome']; summary?: StepSummary; hostOutput: string; connectionLost: boolean }> {
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort = () => {};
-    const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), opts.timeoutMs);
-      onAbort = () => resolve('aborted');
-      if (opts.signal?.aborted) resolve('aborted');
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    const invoked = shell.call(line).then(
-      (reply) => ({ reply }),
-      (error: Error) => ({ error }),
-    );
     const lost = this.conn.whenLost.then((reason) => ({ lost: reason }));
-    const first = await Promise.race([invoked, stopped, lost]);
-    clearTimeout(timer);
-    // One listener per step would pile up on a long playbook's shared signal.
-    opts.signal?.removeEventListener('abort', onAbort);
+    const first = await untilStopped(shell.call(line), opts.timeoutMs, opts.signal, lost);
 
     if (first === 'timeout' || first === 'aborted') {
       await this.killShell(shell);
