@@ -406,41 +406,6 @@ test('a 100 MB file written by a step is fetched, hash-verified, with bounded me
   }
 });
 
-test('per-step overhead against the same invocation typed into one remote pwsh', async () => {
-  const s = await SshSession.open(options());
-  // The floor: one ssh connection, one pwsh reading stdin, the same line, a stage made once by hand.
-  const { connect } = await import('../lib/session/ssh/connect.ts');
-  const conn = await connect(options());
-  const shell = await RemoteShell.start(conn.client, 'pwsh -NoLogo -NoProfile -NonInteractive -Command -');
-  const body = '[pscustomobject]@{ a = 1 }';
-  const stage = join(tempDir(), 'floor');
-  mkdirSync(stage);
-  const line = invocationLine(step(body), { params: {}, stage, depth: RECORD_DEPTH, target: { user: 'root', admin: true } });
-  try {
-    await shell.hello();
-    const sessionMs: number[] = [];
-    const floorMs: number[] = [];
-    // Interleaved, and compared by median: other work on the machine hits both alike.
-    for (let i = 0; i < 25; i++) {
-      let t0 = performance.now();
-      const r = await s.run(step(body), {}, { timeoutMs: 30_000, stageDir: tempDir() });
-      sessionMs.push(performance.now() - t0);
-      assert.is(r.summary?.status, 'ok');
-      t0 = performance.now();
-      assert.match((await shell.call(line)).stdout, /MAGPIE-SUMMARY:/);
-      floorMs.push(performance.now() - t0);
-    }
-    const median = (xs: number[]) => xs.slice(3).sort((a, b) => a - b)[Math.floor((xs.length - 3) / 2)]; // first runs warm up
-    const [a, b] = [median(sessionMs), median(floorMs)];
-    console.log(`    per step (median): session ${a.toFixed(1)} ms, bare remote pwsh ${b.toFixed(1)} ms, overhead ${(a - b).toFixed(1)} ms`);
-    assert.ok(a - b <= 50, `overhead ${(a - b).toFixed(1)} ms`);
-  } finally {
-    await shell.end(5000);
-    conn.client.end();
-    await s.close();
-  }
-});
-
 test('a connection killed mid-step gives host-lost with the reason, and the remote folder is reported kept', async () => {
   const s = await SshSession.open(options());
   let stagePath: string | undefined;
