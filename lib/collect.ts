@@ -1,5 +1,7 @@
 // Fans a plan out over targets: one session and one evidence folder each; a failing host never
-// stops the others.
+// stops the others. Sessions are opened inside the concurrency limit, so memory grows with the
+// hosts running, never with the hosts queued.
+import { hostname } from 'node:os';
 import pLimit from 'p-limit';
 import { EvidenceWriter } from './evidence/writer.ts';
 import type { Plan } from './plan.ts';
@@ -7,10 +9,26 @@ import { runPlan, type RunEvent } from './runner.ts';
 import type { Session, Transport } from './session/session.ts';
 import { LocalSession, type LocalSessionOptions } from './session/local.ts';
 import { safeLine } from './text.ts';
+import { parseTarget, type Target } from './targets.ts';
+import type { Credentials } from './credentials.ts';
+import { findCompleteRun } from './resume.ts';
+
+export interface RemoteOptions {
+  credentials?: Credentials;
+  knownHostsFile?: string;
+  acceptNewHostKey?: boolean;
+  remoteShell?: string;
+  /** Further attempts when a host cannot be reached (never after refused authentication or a wrong host key). */
+  connectRetries?: number;
+  /** First pause between attempts; doubled each time. */
+  retryDelayMs?: number;
+  connectTimeoutMs?: number;
+}
 
 export interface CollectOptions {
   plan: Plan;
-  targets: string[];
+  /** Parsed targets, or plain names read with `transport`. */
+  targets: (Target | string)[];
   transport: Transport;
   out: string;
   caseId: string;
@@ -22,66 +40,136 @@ export interface CollectOptions {
   toolsDir?: string;
   /** Local-session settings (tests stand in Windows commands through these). */
   local?: LocalSessionOptions;
+  remote?: RemoteOptions;
+  /** Skip a host whose latest folder for this case and playbook is complete and verifies. */
+  resume?: boolean;
 }
+
+/** Why a host did not complete, in one word the summary and scripts can sort by. */
+export type HostFailure = 'unreachable' | 'auth-failed' | 'host-key' | 'timeout' | 'dropped' | 'shell' | 'disk-full' | 'error';
 
 export interface HostResult {
   target: string;
+  transport: Transport;
   dir: string | null;
-  state: 'complete' | 'interrupted' | 'failed';
+  state: 'complete' | 'interrupted' | 'failed' | 'resumed';
+  failure: HostFailure | null;
   error: string | null;
   failedSteps: number;
+  steps: { id: string; status: string; reason: string | null }[];
 }
 
-export async function openSession(target: string, transport: Transport, local: LocalSessionOptions = {}): Promise<Session> {
-  switch (transport) {
+function toTarget(t: Target | string, transport: Transport): Target {
+  if (typeof t !== 'string') return t;
+  if (transport === 'local' || transport === 'import') return { name: t, transport: 'local', host: t, origin: t };
+  return parseTarget(t, transport);
+}
+
+export async function openSession(target: Target, opts: CollectOptions): Promise<Session> {
+  switch (target.transport) {
     case 'local':
-      return LocalSession.open({ ...local, name: target === 'localhost' ? undefined : target });
+      return LocalSession.open({ ...opts.local, name: target.name === 'localhost' ? undefined : target.name });
+    case 'ssh': {
+      const { SshSession } = await import('./session/ssh/index.ts');
+      const r = opts.remote ?? {};
+      const auth = r.credentials?.sshAuth(target) ?? [];
+      if (!auth.length) throw Object.assign(new Error(`no SSH credential for ${target.name}: pass --identity KEY, run an ssh-agent, or give a password (--ask-password, --password-env, --credential-file)`), { code: 'auth-failed' });
+      return SshSession.open({
+        host: target.host,
+        port: target.port,
+        user: target.user ?? process.env.USER ?? 'root',
+        auth,
+        knownHostsFile: r.knownHostsFile,
+        acceptNewHostKey: r.acceptNewHostKey,
+        connectTimeoutMs: r.connectTimeoutMs,
+        remoteShell: r.remoteShell,
+        name: target.name,
+      });
+    }
     default:
-      throw new Error(`transport "${transport}" is not available in this version; use --transport local`);
+      throw new Error(`transport "${target.transport}" is not available in this version; use --transport ssh or local`);
   }
+}
+
+/** Opens a session, trying again with backoff when (and only when) the host could not be reached. */
+async function openWithRetries(target: Target, opts: CollectOptions): Promise<Session> {
+  const retries = opts.remote?.connectRetries ?? 0;
+  let delay = opts.remote?.retryDelayMs ?? 1000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await openSession(target, opts);
+    } catch (e) {
+      if (attempt >= retries || failureOf(e) !== 'unreachable' || opts.signal?.aborted) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+      delay *= 2;
+    }
+  }
+}
+
+function failureOf(e: unknown): HostFailure {
+  const code = (e as { code?: string })?.code;
+  return code && ['unreachable', 'auth-failed', 'host-key', 'timeout', 'dropped', 'shell'].includes(code) ? (code as HostFailure) : 'error';
 }
 
 export async function collect(opts: CollectOptions): Promise<HostResult[]> {
   const limit = pLimit(Math.max(1, opts.concurrency));
-  return Promise.all(opts.targets.map((target) => limit(() => collectHost(target, opts))));
+  const targets = opts.targets.map((t) => toTarget(t, opts.transport));
+  return Promise.all(targets.map((target) => limit(() => collectHost(target, opts))));
 }
 
-async function collectHost(target: string, opts: CollectOptions): Promise<HostResult> {
+async function collectHost(target: Target, opts: CollectOptions): Promise<HostResult> {
   const emit = opts.onEvent ?? (() => undefined);
-  emit({ type: 'host-started', host: target });
+  const host = target.name;
+  // This machine's folder is named for its hostname, as a local session names itself.
+  const folderName = target.transport === 'local' && host === 'localhost' ? hostname() : host;
+  const base = { target: host, transport: target.transport, failedSteps: 0, steps: [] as HostResult['steps'] };
+  if (opts.resume) {
+    const done = await findCompleteRun(opts.out, opts.caseId, folderName, opts.plan);
+    if (done) {
+      emit({ type: 'host-ended', host, state: 'resumed', dir: done, error: null });
+      return { ...base, dir: done, state: 'resumed', failure: null, error: null };
+    }
+  }
+  if (opts.signal?.aborted) {
+    emit({ type: 'host-ended', host, state: 'interrupted', dir: null, error: 'not started: the run was interrupted' });
+    return { ...base, dir: null, state: 'interrupted', failure: null, error: 'not started: the run was interrupted' };
+  }
+  emit({ type: 'host-started', host });
   let session: Session | undefined;
   let writer: EvidenceWriter | undefined;
   try {
     try {
-      session = await openSession(target, opts.transport, opts.local);
+      session = await openWithRetries(target, opts);
     } catch (e) {
       // Unreachable, refused, no PowerShell: recorded in its own folder, like any other outcome.
-      const error = `could not open a ${opts.transport} session to ${target}: ${safeLine((e as Error).message, 1000)}`;
-      writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: target, transport: opts.transport, plan: opts.plan, operator: opts.operator });
+      const failure = failureOf(e);
+      const error = `could not open a ${target.transport} session to ${host}: ${safeLine((e as Error).message, 1000)}`;
+      writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: folderName, transport: target.transport, plan: opts.plan, operator: opts.operator });
       const dir = await writer.finish('failed', error);
-      emit({ type: 'host-ended', host: target, state: 'failed', dir, error });
-      return { target, dir, state: 'failed', error, failedSteps: 0 };
+      emit({ type: 'host-ended', host, state: 'failed', dir, error });
+      return { ...base, dir, state: 'failed', failure, error };
     }
-    const name = session.info.name;
-    writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: name, transport: opts.transport, plan: opts.plan, operator: opts.operator });
+    writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: session.info.name, transport: target.transport, plan: opts.plan, operator: opts.operator });
     writer.setTarget(session.info, opts.local?.startupScript);
-    emit({ type: 'host-opened', host: target, hostname: session.info.hostname, os: session.info.os, dir: writer.dir });
-    const steps = await runPlan(opts.plan, session, writer, { signal: opts.signal, onEvent: emit, host: target, toolsDir: opts.toolsDir });
+    emit({ type: 'host-opened', host, hostname: session.info.hostname, os: session.info.os, dir: writer.dir });
+    const steps = await runPlan(opts.plan, session, writer, { signal: opts.signal, onEvent: emit, host, toolsDir: opts.toolsDir });
+    const lost = session.lostReason?.();
     // The host is not needed to seal the folder: let it exit meanwhile.
     const closing = session.close().catch(() => undefined);
     const dir = await writer.finish(opts.signal?.aborted ? 'interrupted' : 'complete');
     await closing;
     // The writer has the last word: a full evidence disk fails the host.
     const state = writer.state as HostResult['state'];
-    const error = writer.diskFull;
+    const error = writer.diskFull ?? (lost ? `the connection to ${host} was lost during the playbook: ${safeLine(lost)}` : null);
+    const failure: HostFailure | null = writer.diskFull ? 'disk-full' : lost ? 'dropped' : null;
     const failedSteps = steps.filter((s) => s.status === 'failed' || s.status === 'timeout').length;
-    emit({ type: 'host-ended', host: target, state, dir, error });
-    return { target, dir, state, error, failedSteps };
+    emit({ type: 'host-ended', host, state, dir, error });
+    return { ...base, dir, state, failure, error, failedSteps, steps: steps.map((s) => ({ id: s.id, status: s.status, reason: s.reason })) };
   } catch (e) {
-    const error = `collection from ${target} stopped: ${safeLine((e as Error).message, 1000)}`;
+    const error = `collection from ${host} stopped: ${safeLine((e as Error).message, 1000)}`;
     const dir = writer ? await writer.finish(opts.signal?.aborted ? 'interrupted' : 'failed', error).catch(() => writer!.dir) : null;
-    emit({ type: 'host-ended', host: target, state: 'failed', dir, error });
-    return { target, dir, state: 'failed', error, failedSteps: 0 };
+    emit({ type: 'host-ended', host, state: 'failed', dir, error });
+    return { ...base, dir, state: 'failed', failure: 'error', error };
   } finally {
     await session?.close().catch(() => undefined);
   }

@@ -53,6 +53,8 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
     if ((entry.status === 'failed' || entry.status === 'timeout') && !step.continueOnError) {
       stopReason = `step ${step.id} ${entry.status} and has continueOnError: false`;
     }
+    const lost = session.lostReason?.();
+    if (lost && !stopReason) stopReason = `the connection to the host was lost: ${safeLine(lost)}`;
   }
   return results;
 }

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
-import { cli, cliSpawn, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir, waitFor } from './helpers.ts';
+import { cli, hostOf, cliSpawn, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir, waitFor } from './helpers.ts';
 
 pwshOrFail();
 
@@ -97,7 +97,7 @@ test('Ctrl-C during a run stops the step and leaves a valid, marked partial fold
   assert.ok(Date.now() - t0 < 10_000, 'stopped promptly');
   assert.is(r.code, 130, r.stderr);
   assert.match(r.stderr, /interrupted/);
-  const hostDir = join(out, 'adhoc', readdirSync(join(out, 'adhoc'))[0]);
+  const hostDir = join(out, 'adhoc', hostOf(join(out, 'adhoc')));
   const [folder] = readdirSync(hostDir);
   assert.match(folder, /Z\.partial$/, 'left marked partial');
   const dir = join(hostDir, folder);
@@ -121,7 +121,7 @@ test('a crashed run (SIGKILL) leaves a partial folder whose manifest says what f
   await waitFor(() => /quick ok/.test(p.output().stderr), 60_000, 'the first step to finish');
   p.child.kill('SIGKILL');
   await p.done;
-  const hostDir = join(out, 'adhoc', readdirSync(join(out, 'adhoc'))[0]);
+  const hostDir = join(out, 'adhoc', hostOf(join(out, 'adhoc')));
   const dir = join(hostDir, readdirSync(hostDir)[0]);
   assert.match(dir, /\.partial$/);
   const manifest = readJson(join(dir, 'manifest.json'));

@@ -1,7 +1,7 @@
 // Shared test plumbing: temp folders, the real CLI as a child process, and a clear failure
 // when PowerShell is missing (tests never skip).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,13 @@ export function cliSpawn(args: string[], opts: { cwd?: string; env?: Record<stri
   child.stderr.on('data', (d) => (stderr += d));
   const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code, stdout, stderr })));
   return { child, done, output: () => ({ stdout, stderr }) };
+}
+
+/** The one host folder of a case folder (`runs/` holds run summaries, not hosts). */
+export function hostOf(caseDir: string): string {
+  const hosts = readdirSync(caseDir).filter((n) => n !== 'runs');
+  if (hosts.length !== 1) throw new Error(`expected one host folder in ${caseDir}, found: ${hosts.join(', ')}`);
+  return hosts[0];
 }
 
 export function readJson<T = any>(file: string): T {

@@ -14,7 +14,7 @@ import { verifyEvidence } from '../lib/evidence/verify.ts';
 import { packEvidence } from '../lib/evidence/pack.ts';
 import { runTriage } from '../lib/triage/output.ts';
 import { loadRules } from '../lib/triage/rules.ts';
-import { cli, cliSpawn, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir, waitFor } from './helpers.ts';
+import { cli, hostOf, cliSpawn, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir, waitFor } from './helpers.ts';
 
 pwshOrFail();
 
@@ -110,7 +110,7 @@ test('kill -9 of Magpie during a step: the step stops too, and its output stays 
   p.child.kill('SIGKILL');
   await p.done;
   await waitFor(() => !alive(engine), 5000, 'the step to be stopped by the watchdog');
-  const hostDir = join(out, 'adhoc', readdirSync(join(out, 'adhoc'))[0]);
+  const hostDir = join(out, 'adhoc', hostOf(join(out, 'adhoc')));
   const dir = join(hostDir, readdirSync(hostDir)[0]);
   assert.match(dir, /\.partial$/);
   const staged = join(dir, '.staging', '02-keeps-writing', 'records.jsonl');
@@ -232,7 +232,7 @@ test('disk full (a 1 MB tmpfs as --out): the folder is still sealed, says so, an
     ]);
     const r = cli(['run', 'fill', '--playbooks', book, '--out', mnt]);
     assert.is(r.code, 1, r.stderr + r.stdout);
-    const hostDir = join(mnt, 'adhoc', readdirSync(join(mnt, 'adhoc'))[0]);
+    const hostDir = join(mnt, 'adhoc', hostOf(join(mnt, 'adhoc')));
     const dir = join(hostDir, readdirSync(hostDir)[0]);
     const manifest = readJson(join(dir, 'manifest.json'));
     assert.is(manifest.state, 'failed');

@@ -7,9 +7,14 @@ import { TOOL_VERSION } from '../version.ts';
 export const USAGE = `magpie ${TOOL_VERSION} — incident-response playbooks through PowerShell
 
 Usage:
-  magpie run PLAYBOOK [--target HOST]... [--targets FILE] [--transport local]
+  magpie run PLAYBOOK [--target HOST]... [--targets FILE] [--transport local|ssh]
                       [--case ID] [--out DIR] [--concurrency N] [--param k=v]...
                       [--playbooks DIR]... [--tools DIR] [--operator NAME] [--dry-run] [--json]
+                      [--resume] [--connect-retries N]
+                      SSH: [--identity KEY]... [--known-hosts FILE] [--accept-new-host-key]
+                           [--remote-shell EXE]
+                      passwords: [--ask-password | --password-env NAME | --credential-file FILE]
+                      (targets: host, host:port, user@host:port, ssh://user@host:port)
   magpie list     [--playbooks DIR]... [--json]
   magpie show     PLAYBOOK [--os windows|linux] [--param k=v]... [--playbooks DIR]...
   magpie validate [--playbooks DIR]...

@@ -1,30 +1,17 @@
 // `magpie run`: a playbook on the targets, with progress, Ctrl-C handling and a summary.
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { loadCatalog } from '../catalog.ts';
-import { collect } from '../collect.ts';
+import { collect, type HostResult } from '../collect.ts';
+import { Credentials, terminalPrompt } from '../credentials.ts';
 import { InputError } from '../errors.ts';
+import { safeSegment, timestampName } from '../evidence/names.ts';
 import { buildPlan, parseParamArgs } from '../plan.ts';
 import { JsonReporter, PlainReporter, useColor, type Reporter } from '../progress.ts';
+import { dedupeTargets, parseTarget, readTargetsFile, type RemoteTransport, type Target } from '../targets.ts';
 import { safeLine } from '../text.ts';
 import { parse, USAGE, type Io } from './args.ts';
-
-function readTargets(file: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read the targets file: ${(e as Error).message}`, { file });
-  }
-  const targets: string[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.replace(/#.*$/, '').trim();
-    if (!line) return;
-    if (!/^[A-Za-z0-9._:\-\[\]%@]+$/.test(line)) throw new InputError(`"${safeLine(line, 80)}" is not a host name or address`, { file, line: i + 1 });
-    targets.push(line);
-  });
-  return targets;
-}
+import { formatSummary } from './run-summary.ts';
 
 /** Fails before anything runs when --out (or the folder it would be made in) cannot be written. */
 function checkWritable(out: string): void {
@@ -38,6 +25,12 @@ function checkWritable(out: string): void {
   }
 }
 
+function wholeNumber(name: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new InputError(`--${name} must be a whole number of ${min} or more, not "${safeLine(text, 20)}"`);
+  return n;
+}
+
 export async function cmdRun(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
     target: { type: 'string', multiple: true, default: [] },
@@ -45,34 +38,67 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
     transport: { type: 'string', default: 'local' },
     case: { type: 'string', default: 'adhoc' },
     out: { type: 'string', default: 'evidence' },
-    concurrency: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '16' },
     param: { type: 'string', multiple: true, default: [] },
     operator: { type: 'string' },
     tools: { type: 'string', default: 'tools' },
     'dry-run': { type: 'boolean', default: false },
+    resume: { type: 'boolean', default: false },
+    'connect-retries': { type: 'string', default: '0' },
+    identity: { type: 'string', short: 'i', multiple: true, default: [] },
+    'known-hosts': { type: 'string' },
+    'accept-new-host-key': { type: 'boolean', default: false },
+    'remote-shell': { type: 'string' },
+    'ask-password': { type: 'boolean', default: false },
+    'password-env': { type: 'string' },
+    'credential-file': { type: 'string' },
   });
   if (values.help) return io.out.write(USAGE + '\n'), 0;
   if (positionals.length !== 1) throw new InputError(`run takes one playbook name, got ${positionals.length}\n\n${USAGE}`);
   const transport = values.transport as string;
   if (!['local', 'ssh', 'winrm'].includes(transport)) throw new InputError(`--transport must be local, ssh or winrm, not "${safeLine(transport, 40)}"`);
-  if (transport !== 'local') throw new InputError(`--transport ${transport} is not available in this version; use --transport local`);
-  const concurrency = Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError(`--concurrency must be a whole number of 1 or more, not "${values.concurrency}"`);
-  const targets = [...(values.target as string[]), ...(values.targets ? readTargets(values.targets as string) : [])];
-  if (targets.length === 0) targets.push('localhost');
-  if (transport === 'local' && targets.some((t) => t !== 'localhost')) throw new InputError('--transport local collects from this machine only; leave out --target or use --target localhost');
+  const concurrency = wholeNumber('concurrency', values.concurrency as string, 1);
+  const connectRetries = wholeNumber('connect-retries', values['connect-retries'] as string, 0);
+  const given = [values['ask-password'], values['password-env'], values['credential-file']].filter(Boolean).length;
+  if (given > 1) throw new InputError('give one of --ask-password, --password-env and --credential-file');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(values.case as string)) throw new InputError('--case must be 1-64 letters, digits, dots, dashes or underscores (it names a folder)');
+
+  let targets: Target[] = [
+    ...(values.target as string[]).map((t) => parseTarget(t, transport as RemoteTransport)),
+    ...(values.targets ? readTargetsFile(values.targets as string, transport as RemoteTransport) : []),
+  ];
+  if (targets.length === 0) {
+    if (transport !== 'local') throw new InputError(`--transport ${transport} needs --target HOST or --targets FILE`);
+    targets.push(parseTarget('localhost', 'local'));
+  }
+  targets = dedupeTargets(targets);
+  const winrm = targets.find((t) => t.transport === 'winrm');
+  if (winrm) throw new InputError(`${winrm.origin}: the WinRM transport is not available in this version; use ssh:// (OpenSSH Server on Windows) for now`);
 
   const catalog = loadCatalog(values.playbooks as string[]);
   const plan = buildPlan(catalog, positionals[0], parseParamArgs(values.param as string[]));
 
   if (values['dry-run']) {
     const lines = plan.steps.map((s) => `${String(s.index).padStart(2, '0')} ${s.id}  timeout ${s.timeoutSec}s  params ${JSON.stringify(s.params)}  os ${Object.keys(s.scripts).join(',')}`);
-    io.out.write(`playbook ${plan.playbook.name} (sha256 ${plan.playbook.sha256})\ntargets: ${targets.join(', ')}\n${lines.join('\n')}\n(dry run: nothing was run; \`magpie show ${plan.playbook.name}\` prints the scripts)\n`);
+    io.out.write(`playbook ${plan.playbook.name} (sha256 ${plan.playbook.sha256})\ntargets: ${targets.map((t) => `${t.transport}:${safeLine(t.name, 80)}`).join(', ')}\n${lines.join('\n')}\n(dry run: nothing was run; \`magpie show ${plan.playbook.name}\` prints the scripts)\n`);
     return 0;
   }
 
   checkWritable(values.out as string);
+  const remote = targets.some((t) => t.transport !== 'local');
+  const credentials = remote
+    ? await Credentials.load(
+        {
+          passwordEnv: values['password-env'] as string | undefined,
+          credentialFile: values['credential-file'] as string | undefined,
+          askPassword: values['ask-password'] as boolean,
+          identities: values.identity as string[],
+          prompt: terminalPrompt(process.stdin, process.stderr),
+        },
+        targets,
+      )
+    : undefined;
+
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -87,16 +113,20 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
 
+  const names = targets.map((t) => t.name);
   const reporter: Reporter = values.json
     ? new JsonReporter(io.out)
     : io.err.isTTY && useColor(io.err as NodeJS.WriteStream)
-      ? new (await import('../progress-tree.ts')).TreeReporter(plan, targets)
+      ? names.length > 8
+        ? new (await import('../progress-counter.ts')).CounterReporter(plan, names, io.err as NodeJS.WriteStream)
+        : new (await import('../progress-tree.ts')).TreeReporter(plan, names)
       : new PlainReporter(io.err);
+  const started = new Date();
   try {
     const results = await collect({
       plan,
       targets,
-      transport: transport as 'local',
+      transport: transport as RemoteTransport,
       out: values.out as string,
       caseId: values.case as string,
       concurrency,
@@ -104,16 +134,31 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
       toolsDir: values.tools as string,
       signal: controller.signal,
       onEvent: (e) => reporter.onEvent(e),
+      resume: values.resume as boolean,
+      remote: {
+        credentials,
+        knownHostsFile: values['known-hosts'] as string | undefined,
+        acceptNewHostKey: values['accept-new-host-key'] as boolean,
+        remoteShell: values['remote-shell'] as string | undefined,
+        connectRetries,
+      },
     });
     await reporter.done();
-    const failed = results.filter((r) => r.state !== 'complete' || r.failedSteps > 0);
+    let summaryFile: string | null = null;
+    try {
+      summaryFile = saveRunSummary(values.out as string, values.case as string, started, plan.playbook.name, results);
+    } catch (e) {
+      // The evidence is sealed already; a full disk must not turn that into a crash.
+      io.err.write(`magpie: the run summary could not be saved: ${safeLine((e as Error).message)}\n`);
+    }
+    const failed = results.filter((r) => (r.state !== 'complete' && r.state !== 'resumed') || r.failedSteps > 0);
     if (values.json) {
-      io.out.write(JSON.stringify({ type: 'summary', hosts: results }) + '\n');
+      io.out.write(JSON.stringify({ type: 'summary', file: summaryFile, hosts: results }) + '\n');
     } else {
-      for (const r of results) {
-        io.out.write(`${safeLine(r.target, 80)}: ${r.state}${r.failedSteps ? `, ${r.failedSteps} step(s) failed` : ''}${r.error ? ` — ${safeLine(r.error)}` : ''}\n  evidence: ${r.dir ? safeLine(r.dir) : 'none'}\n`);
-        if (r.dir) io.out.write(`  next: magpie triage ${safeLine(r.dir)}   (magpie verify / magpie pack for hand-over)\n`);
-      }
+      io.out.write(formatSummary(plan, results));
+      if (summaryFile) io.out.write(`run summary: ${safeLine(summaryFile)}\n`);
+      if (results.length === 1 && results[0].dir) io.out.write(`  next: magpie triage ${safeLine(results[0].dir)}   (magpie verify / magpie pack for hand-over)\n`);
+      else if (results.some((r) => r.dir)) io.out.write(`  next: magpie triage ${safeLine(join(values.out as string, values.case as string))}   (every host of the case)\n`);
     }
     // 130 (128 + SIGINT) as shells and npx report an interrupted command.
     if (controller.signal.aborted) return 130;
@@ -124,3 +169,18 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
   }
 }
 
+/** `<out>/<case>/runs/<stamp>.json`: the host × step table with each host's evidence folder, never overwritten. */
+function saveRunSummary(out: string, caseId: string, started: Date, playbook: string, results: HostResult[]): string {
+  const dir = join(out, safeSegment(caseId), 'runs');
+  mkdirSync(dir, { recursive: true });
+  const body = JSON.stringify({ schema: 'magpie.run/1', case: caseId, playbook, started: started.toISOString(), ended: new Date().toISOString(), hosts: results }, null, 2) + '\n';
+  for (let n = 1; ; n++) {
+    const file = join(dir, `${timestampName(started)}${n === 1 ? '' : `-${n}`}.json`);
+    try {
+      writeFileSync(file, body, { flag: 'wx' });
+      return file;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}

@@ -72,5 +72,7 @@ export interface Session {
    * call to the target has a deadline.
    */
   run(script: string, params: InvocationContext['params'], opts: RunOptions): Promise<SessionRun>;
+  /** Why the session can run nothing more (a remote connection that dropped); undefined while it can. */
+  lostReason?(): string | undefined;
   close(): Promise<void>;
 }
