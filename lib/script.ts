@@ -49,7 +49,8 @@ function encodeValue(v: ParamValue | undefined): string {
   if (typeof v === 'string') return `s:${b64(v)}`;
   if (typeof v === 'boolean') return `b:${v ? 1 : 0}`;
   if (typeof v === 'number') return Number.isInteger(v) ? `i:${b64(String(v))}` : `n:${b64(String(v))}`;
-  if (Array.isArray(v)) return `l:${v.length ? v.map((x) => (x === '' ? '' : b64(x)) || '-').join(',') : ''}`;
+  // '-' stands for an empty item (base64 never yields it); no items at all is an empty field.
+  if (Array.isArray(v)) return `l:${v.map((x) => (x === '' ? '-' : b64(x))).join(',')}`;
   return 's:';
 }
 

@@ -13,7 +13,7 @@ pwshOrFail();
 
 const ITEMS = ['a,b', 'c;d', 'p.Other=s:x', "it's", '"double"', '‘curly’', '$(whoami)', '`n', 'ü € 😀', '-', ' padded ', 'line\nbreak', 'last'];
 
-// A team step (inline `run:` steps take no parameters) that echoes its list as one record.
+// A team step that echoes its list as one record.
 const SHOW = {
   'steps/show/step.yaml': 'id: show\ndescription: echo a list parameter\nkind: text\nos: [linux]\ntimeout: 30\nparameters:\n  - { name: Items, type: list, default: [] }\n  - { name: After, type: string, default: after }\n',
   'steps/show/linux.ps1': '[pscustomobject]@{ items = @($Params.Items); count = @($Params.Items).Count; after = $Params.After }\n',
@@ -45,6 +45,17 @@ test('a list from the playbook arrives the same way; comma-separated text on the
   const r = cli(['run', 'lists', '--playbooks', book, '--out', tempDir(), '--param', 'show.Items=x;y, z=1']);
   assert.is(r.code, 0, r.stderr);
   assert.equal(shown(/evidence: (.+)/.exec(r.stdout)![1].trim()).items, ['x;y', 'z=1']);
+});
+
+test('empty items keep their place, and an empty list arrives empty', () => {
+  for (const items of [['a', '', 'b'], [''], []]) {
+    const book = teamPlaybook('lists', [{ step: 'show', params: { Items: items } }], SHOW);
+    const r = cli(['run', 'lists', '--playbooks', book, '--out', tempDir()]);
+    assert.is(r.code, 0, r.stderr);
+    const rec = shown(/evidence: (.+)/.exec(r.stdout)![1].trim());
+    assert.is(rec.count, items.length, JSON.stringify(items));
+    assert.equal(rec.items, items);
+  }
 });
 
 test.run();

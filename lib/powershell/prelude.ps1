@@ -30,7 +30,8 @@ function ConvertFrom-MagpieContext {
             'i' { $value = [long]$utf8.GetString([Convert]::FromBase64String($data)) }
             'n' { $value = [double]::Parse($utf8.GetString([Convert]::FromBase64String($data)), [Globalization.CultureInfo]::InvariantCulture) }
             'b' { $value = ($data -eq '1') }
-            'l' { $value = @(foreach ($item in $data.Split(',')) { if ($item -ne '-') { $utf8.GetString([Convert]::FromBase64String($item)) } }) }
+            # A list: base64 items joined by ',', '-' for an empty item, nothing at all for no items.
+            'l' { $value = @(if ($data) { foreach ($item in $data.Split(',')) { if ($item -eq '-') { '' } else { $utf8.GetString([Convert]::FromBase64String($item)) } } }) }
         }
         if ($name.StartsWith('p.')) { $prm[$name.Substring(2)] = $value }
         elseif ($name.StartsWith('t.')) {
