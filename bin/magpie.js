@@ -6,6 +6,16 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// A password named by --password-env leaves the environment before anything (tsx's esbuild, a
+// warm PowerShell) can start a child process that would inherit it; lib/credentials.ts takes it
+// from here.
+const at = process.argv.findIndex((a) => a === '--password-env' || a.startsWith('--password-env='));
+const envName = at < 0 ? undefined : process.argv[at].includes('=') ? process.argv[at].slice(15) : process.argv[at + 1];
+if (envName && process.env[envName] !== undefined) {
+  globalThis[Symbol.for('magpie.password-env')] = { name: envName, value: process.env[envName] };
+  delete process.env[envName];
+}
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = join(root, 'dist', 'magpie.js');
 

@@ -25,7 +25,9 @@ export interface CredentialOptions {
 
 /** Reads a password from an environment variable and removes it from the environment. */
 export function passwordFromEnv(name: string): string {
-  const value = process.env[name];
+  // bin/magpie.js moves the --password-env variable out of the environment first thing.
+  const early = (globalThis as Record<symbol, { name: string; value: string } | undefined>)[Symbol.for('magpie.password-env')];
+  const value = early?.name === name ? early.value : process.env[name];
   if (value === undefined || value === '') throw new InputError(`--password-env ${name}: the variable is not set (export it, or use --ask-password)`);
   delete process.env[name];
   return registerSecret(value);
