@@ -138,6 +138,8 @@ test('file names from a host cannot leave the evidence folder; links are not fol
       id: 'files',
       run: [
         "[IO.File]::WriteAllText(\"$OutDir/..\\..\\x\", 'backslashes')",
+        // One file on Linux; read as Windows separators it climbs out of files/, steps/ and the run folder.
+        "[IO.File]::WriteAllText(\"$OutDir/..\\..\\..\\..\\escape.txt\", 'climb')",
         "New-Item -ItemType Directory -Path \"$OutDir/CON\" | Out-Null",
         "[IO.File]::WriteAllText(\"$OutDir/CON/nul.txt\", 'reserved')",
         "[IO.File]::WriteAllText(\"$OutDir/ok.txt\", 'fine')",
@@ -159,6 +161,10 @@ test('file names from a host cannot leave the evidence folder; links are not fol
   assert.not.ok(names.some((n: string) => n.includes('passwd')));
   assert.match(readFileSync(join(dir, 'custody.jsonl'), 'utf8'), /"action":"file-not-taken".*passwd-link.*symbolic link/);
   assert.not.ok(existsSync(join(dir, '..', 'escape.txt')));
+  assert.not.ok(existsSync(join(dir, 'escape.txt')));
+  const climbed = files.find((f: any) => f.originalName === '..\\..\\..\\..\\escape.txt');
+  assert.ok(climbed, 'the climbing name was taken, under a safe name inside files/');
+  assert.is(readFileSync(join(dir, climbed.path), 'utf8'), 'climb');
   // PowerShell on Linux reads `\` in a name as a separator, so it cannot hash that one file itself.
   for (const f of files) if (f.targetSha256) assert.is(f.targetSha256, f.sha256, `target hash of ${f.path}`);
   assert.ok(files.find((f: any) => f.path.endsWith('/ok.txt')).targetSha256);
