@@ -23,7 +23,8 @@ export class CounterReporter implements Reporter {
     this.spinner = ora({ text: this.text(), stream, discardStdin: false }).start();
   }
 
-  private text(): string {
+  /** The counter line and the running hosts, as drawn. */
+  text(): string {
     const queued = this.targets.length - this.finished - this.running.size;
     const head = `${this.finished} done (${this.failed} failed) · ${this.running.size} running · ${queued} queued of ${this.targets.length}`;
     const rows = [...this.running].slice(0, SHOWN).map(([host, step]) => `  ${safeLine(host, 40)}  ${step}`);

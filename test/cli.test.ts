@@ -144,4 +144,23 @@ test('the terminal tree leaves Ctrl-C to the CLI (listr2 would exit at once and 
   await tree.done();
 });
 
+test('many hosts on a terminal: one counter line and the running hosts, not a line per host', async () => {
+  const { CounterReporter } = await import('../lib/progress-counter.ts');
+  const { PassThrough } = await import('node:stream');
+  const { loadCatalog } = await import('../lib/catalog.ts');
+  const { buildPlan } = await import('../lib/plan.ts');
+  const plan = buildPlan(loadCatalog(), 'triage');
+  const hosts = Array.from({ length: 500 }, (_, i) => `ws-${i}`);
+  const r = new CounterReporter(plan, hosts, Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream);
+  for (const h of hosts.slice(0, 40)) r.onEvent({ type: 'host-started', host: h });
+  for (const h of hosts.slice(0, 20)) r.onEvent({ type: 'host-ended', host: h, state: h === 'ws-3' ? 'failed' : 'complete', dir: null, error: null });
+  r.onEvent({ type: 'step-started', host: 'ws-25', step: plan.steps[2] });
+  const lines = r.text().split('\n');
+  assert.is(lines[0], '20 done (1 failed) · 20 running · 460 queued of 500');
+  assert.ok(lines.length <= 14, `${lines.length} lines for 500 hosts`);
+  assert.ok(lines.some((l) => /ws-25 +3\/5 processes/.test(l)), lines.join('\n'));
+  assert.match(lines.at(-1)!, /… 8 more/);
+  await r.done();
+});
+
 test.run();
