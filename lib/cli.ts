@@ -22,6 +22,8 @@ export async function main(argv: string[], io: Io = { out: process.stdout, err: 
         return await (await import('./commands/catalog.ts')).cmdValidate(rest, io);
       case 'verify':
         return await (await import('./commands/evidence.ts')).cmdVerify(rest, io);
+      case 'sign':
+        return await (await import('./commands/evidence.ts')).cmdSign(rest, io);
       case 'pack':
         return await (await import('./commands/evidence.ts')).cmdPack(rest, io);
       case 'triage':

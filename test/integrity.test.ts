@@ -162,6 +162,45 @@ test('verify is not fooled by a consistent re-hash: the custody log still holds 
   assert.is.not(rewritten.head, original.head, 'the head a responder noted no longer matches');
 });
 
+test('the custody head can be signed with an SSH key: verify --key checks it, and a rewritten chain no longer matches the signature', async () => {
+  const keyDir = tempDir();
+  const key = join(keyDir, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  const other = join(keyDir, 'other');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+  const book = teamPlaybook('signed', [{ id: 'one', run: "[pscustomobject]@{ name = 'a' }" }]);
+  const out = tempDir();
+  const r = cli(['run', 'signed', '--playbooks', book, '--out', out, '--sign', key]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /signed .*custody head [0-9a-f]{64} with SHA256:/);
+  const dir = /evidence: (\S+)/.exec(r.stdout)![1];
+  const ok = cli(['verify', dir, '--key', `${key}.pub`]);
+  assert.is(ok.code, 0, ok.stdout);
+  assert.match(ok.stdout, /custody head signed by SHA256:.*signature verifies/);
+  const stranger = cli(['verify', dir, '--key', `${other}.pub`]);
+  assert.is(stranger.code, 1);
+  assert.match(stranger.stdout, /no signature by SHA256:/);
+  // A forger who edits the seal entry (and re-chains the log) cannot keep the signed head.
+  const forged = copyOf(dir);
+  const lines = readFileSync(join(forged, 'custody.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+  let prev = '0'.repeat(64);
+  const rechained = lines.map((e) => {
+    if (e.action === 'collection-sealed') e.time = '2020-01-01T00:00:00.000Z';
+    e.prev = prev;
+    const line = JSON.stringify(e);
+    prev = sha(line);
+    return line;
+  });
+  writeFileSync(join(forged, 'custody.jsonl'), rechained.join('\n') + '\n');
+  const bad = cli(['verify', forged, '--key', `${key}.pub`]);
+  assert.is(bad.code, 1);
+  assert.match(bad.stdout, /signed head .* is not the seal head/);
+  // Signing later, with `magpie sign`, adds a second signature that verifies too.
+  const again = cli(['sign', dir, '--key', other]);
+  assert.is(again.code, 0, again.stderr);
+  assert.is(cli(['verify', dir, '--key', `${other}.pub`]).code, 0);
+});
+
 test('verify accepts only triage folders recorded in the custody log, and lists them; pack refuses a planted one', async () => {
   const dir = copyOf(await smallSealedFolder());
   const run = await runTriage(dir, { rules: loadRules() });

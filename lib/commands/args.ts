@@ -10,7 +10,7 @@ Usage:
   magpie run PLAYBOOK [--target HOST]... [--targets FILE] [--transport local|ssh]
                       [--case ID] [--out DIR] [--concurrency N] [--param k=v]...
                       [--playbooks DIR]... [--tools DIR] [--operator NAME] [--dry-run] [--json]
-                      [--resume] [--connect-retries N]
+                      [--resume] [--connect-retries N] [--sign PRIVATE_KEY]
                       SSH: [--identity KEY]... [--known-hosts FILE] [--accept-new-host-key]
                            [--remote-shell EXE]
                       passwords: [--ask-password | --password-env NAME | --credential-file FILE]
@@ -18,7 +18,8 @@ Usage:
   magpie list     [--playbooks DIR]... [--json]
   magpie show     PLAYBOOK [--os windows|linux] [--param k=v]... [--playbooks DIR]...
   magpie validate [--playbooks DIR]...
-  magpie verify   DIR... [--json]
+  magpie verify   DIR... [--key PUBLIC_KEY] [--json]
+  magpie sign     DIR... --key PRIVATE_KEY     (signs the custody head; SSH or PEM key)
   magpie pack     DIR [--out FILE.zip] [--json]
   magpie triage   DIR... [--rules DIR]... [--ioc FILE]... [--vt] [--offline]
                   [--vt-rate N] [--vt-cache DIR] [--json]

@@ -1,5 +1,7 @@
 // `magpie verify` and `pack`: checking a folder, and handing it over.
+import { hostname } from 'node:os';
 import { InputError } from '../errors.ts';
+import { localUser } from '../identity.ts';
 import { verifyEvidence } from '../evidence/verify.ts';
 import { safeLine } from '../text.ts';
 import { parse, USAGE, type Io } from './args.ts';
@@ -14,8 +16,20 @@ export async function cmdPack(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** `magpie sign DIR... --key KEY`: signs each sealed folder's custody head with an SSH private key. */
+export async function cmdSign(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { key: { type: 'string' } });
+  if (positionals.length === 0 || !values.key) throw new InputError(`sign takes one or more evidence folders and --key PRIVATE_KEY\n\n${USAGE}`);
+  const { signHead } = await import('../evidence/sign.ts');
+  for (const dir of positionals) {
+    const r = await signHead(dir, values.key as string, `${localUser().username}@${hostname()}`);
+    io.out.write(values.json ? JSON.stringify({ dir, ...r }) + '\n' : `signed ${safeLine(dir)}: head ${r.head} with ${r.fingerprint}\n`);
+  }
+  return 0;
+}
+
 export async function cmdVerify(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {});
+  const { values, positionals } = parse(args, { key: { type: 'string' } });
   if (positionals.length === 0) throw new InputError(`verify takes one or more evidence folders\n\n${USAGE}`);
   let bad = 0;
   for (const dir of positionals) {
@@ -23,6 +37,14 @@ export async function cmdVerify(args: string[], io: Io): Promise<number> {
     const spinner = ora ? ora({ text: `verifying ${dir}`, stream: io.err as NodeJS.WriteStream }).start() : undefined;
     const report = await verifyEvidence(dir, (done, total) => spinner && (spinner.text = `verifying ${dir} ${done}/${total}`));
     spinner?.stop();
+    if (values.key) {
+      // A signature by the key the responder trusts, over the seal head: the folder is as sealed.
+      const { checkSignatures } = await import('../evidence/sign.ts');
+      const sig = checkSignatures(dir, values.key as string);
+      report.problems.push(...sig.problems);
+      report.ok &&= sig.problems.length === 0;
+      if (sig.valid) report.notes.push(`custody head signed by ${sig.fingerprint}: signature verifies`);
+    }
     if (!report.ok) bad++;
     if (values.json) {
       io.out.write(JSON.stringify(report) + '\n');

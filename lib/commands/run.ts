@@ -1,6 +1,8 @@
 // `magpie run`: a playbook on the targets, with progress, Ctrl-C handling and a summary.
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { localUser } from '../identity.ts';
 import { loadCatalog } from '../catalog.ts';
 import { collect, type HostResult } from '../collect.ts';
 import { Credentials, terminalPrompt } from '../credentials.ts';
@@ -52,6 +54,7 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
     'ask-password': { type: 'boolean', default: false },
     'password-env': { type: 'string' },
     'credential-file': { type: 'string' },
+    sign: { type: 'string' },
   });
   if (values.help) return io.out.write(USAGE + '\n'), 0;
   if (positionals.length !== 1) throw new InputError(`run takes one playbook name, got ${positionals.length}\n\n${USAGE}`);
@@ -85,6 +88,7 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
   }
 
   checkWritable(values.out as string);
+  if (values.sign && !existsSync(values.sign as string)) throw new InputError('signing key not found (--sign)', { file: values.sign as string });
   const remote = targets.some((t) => t.transport !== 'local');
   const credentials = remote
     ? await Credentials.load(
@@ -144,6 +148,14 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
       },
     });
     await reporter.done();
+    if (values.sign) {
+      const { signHead } = await import('../evidence/sign.ts');
+      for (const r of results) {
+        if (!r.dir || r.state === 'resumed') continue;
+        const s = await signHead(r.dir, values.sign as string, `${values.operator ?? localUser().username}@${hostname()}`);
+        io.err.write(`signed ${safeLine(r.dir)}: custody head ${s.head} with ${s.fingerprint}\n`);
+      }
+    }
     let summaryFile: string | null = null;
     try {
       summaryFile = saveRunSummary(values.out as string, values.case as string, started, plan.playbook.name, results);
