@@ -145,6 +145,8 @@ test('file names from a host cannot leave the evidence folder; links are not fol
         "[IO.File]::WriteAllText(\"$OutDir/ok.txt\", 'fine')",
         "[IO.File]::WriteAllText(\"$OutDir/`e[31m.txt\", 'escape in name')",
         "& /bin/ln -s /etc/passwd \"$OutDir/passwd-link\"",
+        // A FIFO nobody writes: hashing it on the target must not block the step.
+        "& /usr/bin/mkfifo \"$OutDir/pipe\"",
       ].join('\n'),
     },
   ]);
@@ -160,6 +162,8 @@ test('file names from a host cannot leave the evidence folder; links are not fol
   assert.is(readFileSync(join(dir, back.path), 'utf8'), 'backslashes');
   assert.not.ok(names.some((n: string) => n.includes('passwd')));
   assert.match(readFileSync(join(dir, 'custody.jsonl'), 'utf8'), /"action":"file-not-taken".*passwd-link.*symbolic link/);
+  assert.match(readFileSync(join(dir, 'custody.jsonl'), 'utf8'), /"action":"file-not-taken","step":"files","name":"pipe","why":"not a regular file"/);
+  assert.is(manifest.steps[0].status, 'ok');
   assert.not.ok(existsSync(join(dir, '..', 'escape.txt')));
   assert.not.ok(existsSync(join(dir, 'escape.txt')));
   const climbed = files.find((f: any) => f.originalName === '..\\..\\..\\..\\escape.txt');

@@ -113,6 +113,12 @@ function Invoke-MagpieStep {
         $info = [IO.FileInfo]::new($file)
         # Links are not evidence the runner will take; hashing one could read outside $OutDir.
         if ($info.Attributes -band [IO.FileAttributes]::ReparsePoint) { continue }
+        # Empty needs no read: a FIFO or device left in $OutDir also reports 0 bytes, and opening it
+        # would block until the step's timeout. The runner takes regular files only.
+        if ($info.Length -eq 0) {
+            [ordered]@{ path = $file.Substring($root.Length).TrimStart('\', '/'); size = 0; sha256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }
+            continue
+        }
         try {
             $stream = [IO.File]::OpenRead($file)
             try { $hash = ([BitConverter]::ToString($sha.ComputeHash($stream)) -replace '-', '').ToLowerInvariant() } finally { $stream.Dispose() }
