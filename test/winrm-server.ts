@@ -1,0 +1,347 @@
+// A WinRM endpoint for tests, since nothing here can reach Windows: node:http on loopback speaking
+// the service side of WS-Management / Windows Remote Shell, with NTLM authentication (per TCP
+// connection, as IIS/HTTP.sys do) and message encryption required (AllowUnencrypted=false, the
+// Windows default). Commands run as real local processes; `powershell`/`powershell.exe` is the
+// local pwsh. Debian's python3-winrm must accept it (test/winrm-server.test.ts), so it cannot
+// simply agree with Magpie's own mistakes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { decryptMessage, encryptedContentType, encryptMessage, isEncrypted } from '../lib/session/winrm/encryption.ts';
+import { acceptAuthenticate, AvId, challengeMessage, CLIENT_FLAGS, fileTimeNow, NegotiateFlags, type NtlmSecurity, parseNegotiate } from '../lib/session/winrm/ntlm.ts';
+import { ACTION, COMMAND_STATE, NS, SIGNAL, WSMAN_CODE } from '../lib/session/winrm/soap.ts';
+import { child, childrenNamed, escapeXml, parseXml, path, type XmlElement } from '../lib/session/winrm/xml.ts';
+
+export interface WinrmServerOptions {
+  /** user (without domain) → password. */
+  users: Record<string, string>;
+  pwsh: string;
+  /** Upper bound for a Receive long poll, whatever OperationTimeout the client asks (ms). */
+  maxPollMs?: number;
+  /** MaxEnvelopeSizekb × 1024: larger requests get the Windows fault. */
+  maxEnvelopeSize?: number;
+}
+
+export interface WinrmServerStats {
+  handshakes: number;
+  authFailures: number;
+  encryptedRequests: number;
+  plainRefused: number;
+  actions: string[];
+  /** The MsvAvFlags/MIC state of each accepted AUTHENTICATE. */
+  micSeen: number;
+}
+
+export interface WinrmServer {
+  url: string;
+  port: number;
+  stats: WinrmServerStats;
+  /** Shells open now (a client that deletes its shell leaves none). */
+  openShells(): number;
+  close(): Promise<void>;
+}
+
+interface Conn {
+  negotiate?: Buffer;
+  challenge?: Buffer;
+  security?: NtlmSecurity;
+}
+
+interface Command {
+  proc: ChildProcess;
+  out: { name: 'stdout' | 'stderr'; data: Buffer }[];
+  exitCode?: number;
+  closed: boolean;
+  wake: Set<() => void>;
+}
+
+interface Shell {
+  commands: Map<string, Command>;
+}
+
+class Fault extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly subcode: string,
+    readonly wsmanCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Windows command-line splitting, enough for `powershell -encodedcommand …` and quoted arguments. */
+function splitCommandLine(s: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(s); m; m = re.exec(s)) out.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : m[2]);
+  return out;
+}
+
+export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmServer> {
+  const conns = new WeakMap<Socket, Conn>();
+  const shells = new Map<string, Shell>();
+  const stats: WinrmServerStats = { handshakes: 0, authFailures: 0, encryptedRequests: 0, plainRefused: 0, actions: [], micSeen: 0 };
+  const maxPollMs = opts.maxPollMs ?? 20000;
+  const maxEnvelope = opts.maxEnvelopeSize ?? 512000;
+  let port = 0;
+
+  const envelope = (action: string, relatesTo: string | undefined, body: string) =>
+    `<s:Envelope xml:lang="en-US" xmlns:s="${NS.s}" xmlns:a="${NS.a}" xmlns:x="${NS.x}" xmlns:w="${NS.w}" xmlns:rsp="${NS.rsp}" xmlns:p="${NS.p}">` +
+    `<s:Header><a:Action>${action}</a:Action><a:MessageID>uuid:${randomUUID().toUpperCase()}</a:MessageID>` +
+    `<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>` +
+    (relatesTo ? `<a:RelatesTo>${escapeXml(relatesTo)}</a:RelatesTo>` : '') +
+    `</s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+
+  const faultXml = (f: Fault, relatesTo: string | undefined) =>
+    envelope(
+      'http://schemas.dmtf.org/wbem/wsman/1/wsman/fault',
+      relatesTo,
+      `<s:Fault><s:Code><s:Value>s:${f.code}</s:Value><s:Subcode><s:Value>w:${f.subcode}</s:Value></s:Subcode></s:Code>` +
+        `<s:Reason><s:Text xml:lang="en-US">${escapeXml(f.message)}</s:Text></s:Reason>` +
+        `<s:Detail><f:WSManFault xmlns:f="${NS.f}" Code="${f.wsmanCode}" Machine="127.0.0.1"><f:Message>${escapeXml(f.message)}</f:Message></f:WSManFault></s:Detail></s:Fault>`,
+    );
+
+  const shellOf = (header: XmlElement): [string, Shell] => {
+    const id = childrenNamed(child(header, NS.w, 'SelectorSet'), NS.w, 'Selector').find((s) => s.attrs.Name === 'ShellId')?.text.trim() ?? '';
+    const shell = shells.get(id);
+    if (!shell) throw new Fault(500, 'Sender', 'InvalidSelectors', WSMAN_CODE.UNEXPECTED_SELECTORS, `The request for the Windows Remote Shell with ShellId ${id} failed because the shell was not found on the server.`);
+    return [id, shell];
+  };
+  const commandOf = (shell: Shell, id: string | undefined): Command => {
+    const cmd = id ? shell.commands.get(id.toUpperCase()) : undefined;
+    if (!cmd) throw new Fault(500, 'Sender', 'InvalidSelectors', WSMAN_CODE.UNEXPECTED_SELECTORS, `The command ${id} was not found in the shell.`);
+    return cmd;
+  };
+  const stop = (cmd: Command, signal: NodeJS.Signals) => {
+    if (cmd.closed || cmd.proc.pid === undefined) return;
+    try {
+      process.kill(-cmd.proc.pid, signal); // its whole process group, as Windows ends the job
+    } catch {
+      /* already gone */
+    }
+  };
+
+  async function soap(xml: string): Promise<{ status: number; xml: string }> {
+    const doc = parseXml(xml);
+    const header = child(doc, NS.s, 'Header');
+    const body = child(doc, NS.s, 'Body');
+    if (!header || !body) throw new Fault(400, 'Sender', 'SchemaValidationError', WSMAN_CODE.SCHEMA_VALIDATION_ERROR, 'No SOAP header or body.');
+    const action = child(header, NS.a, 'Action')?.text.trim() ?? '';
+    const relatesTo = child(header, NS.a, 'MessageID')?.text.trim();
+    stats.actions.push(action.replace(/^.*\//, ''));
+    const ok = (bodyXml: string) => ({ status: 200, xml: envelope(`${action}Response`, relatesTo, bodyXml) });
+
+    switch (action) {
+      case ACTION.create: {
+        const id = randomUUID().toUpperCase();
+        shells.set(id, { commands: new Map() });
+        return ok(
+          `<x:ResourceCreated><a:Address>http://127.0.0.1:${port}/wsman</a:Address><a:ReferenceParameters>` +
+            `<w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI>` +
+            `<w:SelectorSet><w:Selector Name="ShellId">${id}</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +
+            `<rsp:Shell><rsp:ShellId>${id}</rsp:ShellId></rsp:Shell>`,
+        );
+      }
+      case ACTION.command: {
+        const [, shell] = shellOf(header);
+        const line = child(body, NS.rsp, 'CommandLine');
+        // Windows hands the program one command line: Command and every Arguments joined by spaces
+        // (pywinrm sends all arguments in one Arguments element), which the program splits again.
+        const words = splitCommandLine([child(line, NS.rsp, 'Command')?.text ?? '', ...childrenNamed(line, NS.rsp, 'Arguments').map((a) => a.text)].join(' '));
+        if (!words.length) throw new Fault(400, 'Sender', 'SchemaValidationError', WSMAN_CODE.SCHEMA_VALIDATION_ERROR, 'No command.');
+        const exe = /^powershell(\.exe)?$/i.test(words[0]) ? opts.pwsh : words[0];
+        const proc = spawn(exe, words.slice(1), { stdio: 'pipe', detached: true });
+        const cmd: Command = { proc, out: [], closed: false, wake: new Set() };
+        const wake = () => {
+          for (const w of cmd.wake) w();
+          cmd.wake.clear();
+        };
+        proc.stdout!.on('data', (d: Buffer) => (cmd.out.push({ name: 'stdout', data: d }), wake()));
+        proc.stderr!.on('data', (d: Buffer) => (cmd.out.push({ name: 'stderr', data: d }), wake()));
+        proc.stdin!.on('error', () => {});
+        proc.on('error', (e) => {
+          cmd.out.push({ name: 'stderr', data: Buffer.from(`'${words[0]}' is not recognized as an internal or external command (${e.message})\r\n`) });
+          cmd.exitCode = 1;
+          cmd.closed = true;
+          wake();
+        });
+        proc.on('close', (code, signal) => {
+          cmd.exitCode = code ?? (signal === 'SIGINT' ? -1073741510 : 1);
+          cmd.closed = true;
+          wake();
+        });
+        const id = randomUUID().toUpperCase();
+        shell.commands.set(id, cmd);
+        return ok(`<rsp:CommandResponse><rsp:CommandId>${id}</rsp:CommandId></rsp:CommandResponse>`);
+      }
+      case ACTION.send: {
+        const [, shell] = shellOf(header);
+        for (const s of childrenNamed(child(body, NS.rsp, 'Send'), NS.rsp, 'Stream')) {
+          const cmd = commandOf(shell, s.attrs.CommandId);
+          if (s.attrs.Name !== 'stdin') throw new Fault(400, 'Sender', 'InvalidParameter', 2150859147, `Unknown input stream ${s.attrs.Name}.`);
+          const data = Buffer.from(s.text.trim(), 'base64');
+          if (data.length && !cmd.closed) cmd.proc.stdin!.write(data);
+          if (s.attrs.End === 'true') cmd.proc.stdin!.end();
+        }
+        return ok('<rsp:SendResponse/>');
+      }
+      case ACTION.receive: {
+        const [, shell] = shellOf(header);
+        const desired = path(body, [NS.rsp, 'Receive'], [NS.rsp, 'DesiredStream']);
+        const id = desired?.attrs.CommandId;
+        const cmd = commandOf(shell, id);
+        const timeout = /^PT(\d+(?:\.\d+)?)S$/.exec(child(header, NS.w, 'OperationTimeout')?.text.trim() ?? '');
+        const pollMs = Math.min(maxPollMs, timeout ? Number(timeout[1]) * 1000 : 20000);
+        if (!cmd.out.length && !cmd.closed) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, pollMs);
+            cmd.wake.add(() => (clearTimeout(t), resolve()));
+          });
+        }
+        if (!cmd.out.length && !cmd.closed) {
+          throw new Fault(500, 'Receiver', 'TimedOut', WSMAN_CODE.OPERATION_TIMEDOUT, 'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.');
+        }
+        // Stay within the envelope: at most ~ maxEnvelope/2 bytes of output per response.
+        let budget = Math.floor(maxEnvelope / 2);
+        let streams = '';
+        while (cmd.out.length && budget > 0) {
+          const first = cmd.out[0];
+          const take = first.data.subarray(0, budget);
+          if (take.length === first.data.length) cmd.out.shift();
+          else first.data = first.data.subarray(take.length);
+          budget -= take.length;
+          streams += `<rsp:Stream Name="${first.name}" CommandId="${id}">${take.toString('base64')}</rsp:Stream>`;
+        }
+        const done = cmd.closed && !cmd.out.length;
+        if (done) streams += `<rsp:Stream Name="stdout" CommandId="${id}" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="${id}" End="true"></rsp:Stream>`;
+        const state = done
+          ? `<rsp:CommandState CommandId="${id}" State="${COMMAND_STATE.done}"><rsp:ExitCode>${cmd.exitCode}</rsp:ExitCode></rsp:CommandState>`
+          : `<rsp:CommandState CommandId="${id}" State="${COMMAND_STATE.running}"></rsp:CommandState>`;
+        return ok(`<rsp:ReceiveResponse>${streams}${state}</rsp:ReceiveResponse>`);
+      }
+      case ACTION.signal: {
+        const [, shell] = shellOf(header);
+        const sig = child(body, NS.rsp, 'Signal');
+        const id = sig?.attrs.CommandId;
+        const cmd = commandOf(shell, id);
+        const code = child(sig, NS.rsp, 'Code')?.text.trim();
+        if (code === SIGNAL.ctrlC || code === SIGNAL.ctrlBreak) stop(cmd, 'SIGINT');
+        else {
+          stop(cmd, 'SIGKILL');
+          shell.commands.delete(id!.toUpperCase());
+        }
+        return ok('<rsp:SignalResponse/>');
+      }
+      case ACTION.delete: {
+        const [id, shell] = shellOf(header);
+        for (const cmd of shell.commands.values()) stop(cmd, 'SIGKILL');
+        shells.delete(id);
+        return ok('');
+      }
+      default:
+        throw new Fault(400, 'Sender', 'ActionNotSupported', 2150858757, `The action ${action} is not supported by the service.`);
+    }
+  }
+
+  const challengeFor = (negotiate: Buffer): Buffer => {
+    const neg = parseNegotiate(negotiate);
+    const flags = ((neg.flags & CLIENT_FLAGS) | NegotiateFlags.TARGET_INFO | NegotiateFlags.TARGET_TYPE_SERVER | NegotiateFlags.VERSION) >>> 0;
+    return challengeMessage({
+      flags,
+      serverChallenge: randomBytes(8),
+      targetName: 'MAGPIE-TEST',
+      avPairs: [
+        { id: AvId.NB_DOMAIN_NAME, value: Buffer.from('MAGPIE-TEST', 'utf16le') },
+        { id: AvId.NB_COMPUTER_NAME, value: Buffer.from('WINRM-STANDIN', 'utf16le') },
+        { id: AvId.DNS_DOMAIN_NAME, value: Buffer.from('magpie.test', 'utf16le') },
+        { id: AvId.DNS_COMPUTER_NAME, value: Buffer.from('winrm-standin.magpie.test', 'utf16le') },
+        { id: AvId.TIMESTAMP, value: fileTimeNow() },
+      ],
+      version: Buffer.from([10, 0, 0x7c, 0x4f, 0, 0, 0, 15]),
+    });
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const conn = conns.get(req.socket) ?? {};
+    conns.set(req.socket, conn);
+    const reply = (status: number, headers: Record<string, string>, payload: Buffer = Buffer.alloc(0)) => {
+      res.writeHead(status, { ...headers, 'Content-Length': String(payload.length) });
+      res.end(payload);
+    };
+    const unauthorized = () => reply(401, { 'WWW-Authenticate': 'Negotiate' });
+
+    if (req.method !== 'POST' || (req.url ?? '').split('?')[0].toLowerCase() !== '/wsman') return reply(404, { 'Content-Type': 'text/plain' }, Buffer.from('Not Found'));
+
+    const auth = /^(Negotiate|NTLM)\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (auth) {
+      const token = Buffer.from(auth[2], 'base64');
+      const type = token.length >= 12 && token.subarray(0, 8).toString('latin1') === 'NTLMSSP\0' ? token.readUInt32LE(8) : 0;
+      if (type === 1) {
+        conn.negotiate = token;
+        conn.challenge = challengeFor(token);
+        conn.security = undefined;
+        return reply(401, { 'WWW-Authenticate': `${auth[1]} ${conn.challenge.toString('base64')}` });
+      }
+      if (type === 3 && conn.negotiate && conn.challenge) {
+        stats.handshakes++;
+        const accepted = acceptAuthenticate(conn.negotiate, conn.challenge, token, (user) => opts.users[user]);
+        conn.negotiate = conn.challenge = undefined;
+        if (!accepted) {
+          stats.authFailures++;
+          return unauthorized();
+        }
+        if (token.length >= 88 && !token.subarray(72, 88).equals(Buffer.alloc(16))) stats.micSeen++;
+        conn.security = accepted.security;
+      } else return unauthorized();
+    }
+    if (!conn.security) return unauthorized();
+    if (!body.length) return reply(200, {}); // pywinrm's "blank message to initialise the context"
+    if (!isEncrypted(req.headers['content-type'])) {
+      stats.plainRefused++;
+      return reply(400, { 'Content-Type': 'text/plain' }, Buffer.from('unencrypted messages are refused (AllowUnencrypted=false)'));
+    }
+    stats.encryptedRequests++;
+    const xml = decryptMessage(body, conn.security).toString('utf8');
+    let out: { status: number; xml: string };
+    try {
+      if (Buffer.byteLength(xml) > maxEnvelope) {
+        throw new Fault(400, 'Sender', 'EncodingLimit', WSMAN_CODE.MAX_ENVELOPE_SIZE_EXCEEDED, 'The WS-Management service cannot process the request because the envelope size in the request is too large.');
+      }
+      out = await soap(xml);
+    } catch (e) {
+      if (!(e instanceof Fault)) throw e;
+      out = { status: e.status, xml: faultXml(e, undefined) };
+    }
+    reply(out.status, { 'Content-Type': encryptedContentType() }, encryptMessage(Buffer.from(out.xml, 'utf8'), conn.security));
+  }
+
+  const server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      handle(req, res, Buffer.concat(parts)).catch((e: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end(String(e instanceof Error ? e.message : e));
+      });
+    });
+  });
+  server.keepAliveTimeout = 60000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}/wsman`,
+    port,
+    stats,
+    openShells: () => shells.size,
+    close: async () => {
+      for (const shell of shells.values()) for (const cmd of shell.commands.values()) stop(cmd, 'SIGKILL');
+      shells.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
