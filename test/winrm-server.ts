@@ -39,6 +39,8 @@ export interface WinrmServer {
   stats: WinrmServerStats;
   /** Shells open now (a client that deletes its shell leaves none). */
   openShells(): number;
+  /** Closes every idle keep-alive connection, as a server restart or an idle timeout would (the NTLM context goes with it). */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -337,6 +339,7 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
     port,
     stats,
     openShells: () => shells.size,
+    dropConnections: () => server.closeIdleConnections(),
     close: async () => {
       for (const shell of shells.values()) for (const cmd of shell.commands.values()) stop(cmd, 'SIGKILL');
       shells.clear();
