@@ -5,7 +5,7 @@ import { parse, type Io } from './args.ts';
 import { InputError } from '../errors.ts';
 import { safeLine } from '../text.ts';
 import { levelRank } from '../triage/engine.ts';
-import { Intel, loadIocFile } from '../triage/intel.ts';
+import { Intel, iocFileWarning, loadIocFile } from '../triage/intel.ts';
 import { runTriage } from '../triage/output.ts';
 import { loadRules } from '../triage/rules.ts';
 import type { VtOptions } from '../triage/virustotal.ts';
@@ -26,6 +26,7 @@ export async function cmdTriage(args: string[], io: Io): Promise<number> {
     rules: { type: 'string', multiple: true, default: [] },
     'no-builtin-rules': { type: 'boolean', default: false },
     ioc: { type: 'string', multiple: true, default: [] },
+    'strict-ioc': { type: 'boolean', default: false },
     vt: { type: 'boolean', default: false },
     offline: { type: 'boolean', default: false },
     'vt-rate': { type: 'string', default: '4' },
@@ -34,7 +35,13 @@ export async function cmdTriage(args: string[], io: Io): Promise<number> {
   if (positionals.length === 0) throw new InputError('triage takes one or more evidence folders (a host run, a host or a case folder)');
   const rules = loadRules(values.rules as string[], !values['no-builtin-rules']);
   const intel = new Intel();
-  for (const f of values.ioc as string[]) loadIocFile(intel, f);
+  // A bad line is skipped with one warning per file (--strict-ioc: the first one stops triage);
+  // a file that gives nothing is said so, and still listed in triage.json.
+  const iocFiles = values.ioc as string[];
+  for (const f of iocFiles) {
+    const warning = iocFileWarning(loadIocFile(intel, f, { strict: values['strict-ioc'] as boolean }));
+    if (warning) io.err.write(`magpie: warning: ${safeLine(warning, 1000)}\n`);
+  }
   let vt: VtOptions | undefined;
   if (values.vt || values.offline) {
     const perMinute = Number(values['vt-rate']);
@@ -53,7 +60,7 @@ export async function cmdTriage(args: string[], io: Io): Promise<number> {
   if (!folders.length) throw new InputError(`no evidence folder (with a manifest.json) under ${positionals.join(', ')}`);
   const summaries = [];
   for (const dir of folders) {
-    const run = await runTriage(dir, { rules, intel: intel.size ? intel : undefined, vt });
+    const run = await runTriage(dir, { rules, intel: iocFiles.length ? intel : undefined, vt });
     const f = run.result.findings;
     const byLevel: Record<string, number> = {};
     for (const x of f) byLevel[x.rule.level] = (byLevel[x.rule.level] ?? 0) + 1;
