@@ -1,5 +1,6 @@
 // Decoding what Windows tools write: UTF-16LE (autorunsc, PowerShell 5.1's Out-File) or UTF-8,
 // with or without a byte-order mark; and the time formats they use.
+import { parseDate } from './dates.ts';
 
 export function decodeText(buf: Buffer): string {
   if (buf[0] === 0xff && buf[1] === 0xfe) return new TextDecoder('utf-16le').decode(buf.subarray(2));
@@ -13,25 +14,10 @@ export function decodeText(buf: Buffer): string {
   return new TextDecoder('utf-8').decode(buf);
 }
 
-/** "/Date(1764140000000)/" (ConvertTo-Json on 5.1), ISO 8601, autorunsc's 20251126-091503, or en-US "11/26/2025 9:15:03 AM". */
+/** One value in any documented time shape → ISO UTC (MM/dd for ambiguous a/b/yyyy); use DateReader in importers, so that unreadable dates are counted. */
 export function toIso(v: unknown): string | null {
   if (v === null || v === undefined || v === '') return null;
-  const s = String(v).trim();
-  let m = /^\/Date\((-?\d+)(?:[+-]\d{4})?\)\/$/.exec(s);
-  if (m) return new Date(Number(m[1])).toISOString();
-  m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})$/.exec(s);
-  if (m) return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])).toISOString();
-  m = /^(\d{1,2})\/(\d{1,2})\/(\d{4}) (\d{1,2}):(\d{2}):(\d{2})(?: ?([AP]M))?$/i.exec(s);
-  if (m) {
-    const h = m[7] ? (+m[4] % 12) + (m[7].toUpperCase() === 'PM' ? 12 : 0) : +m[4];
-    // Export-Csv writes the target's local time without a zone: read as UTC, and said so in the record.
-    return new Date(Date.UTC(+m[3], +m[1] - 1, +m[2], h, +m[5], +m[6])).toISOString();
-  }
-  if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/.test(s)) {
-    const d = new Date(/[zZ]|[+-]\d{2}:?\d{2}$/.test(s) ? s : `${s.replace(' ', 'T')}Z`);
-    if (!Number.isNaN(d.getTime())) return d.toISOString();
-  }
-  return null;
+  return parseDate(v, 'mdy');
 }
 
 export function nonEmpty(v: unknown): string | null {
@@ -50,4 +36,36 @@ export function toInt(v: unknown): number | null {
 export function hashOrNull(v: unknown, len: number): string | null {
   const s = nonEmpty(v);
   return s && new RegExp(`^[A-Fa-f0-9]{${len}}$`).test(s) ? s.toLowerCase() : null;
+}
+
+/**
+ * JSON as the tools write it: one document (an array is its items, an object is one item), or one
+ * object a line (JSONL: Velociraptor, evtx_dump -o jsonl), or evtx_dump's "Record N" lines each
+ * followed by one pretty-printed object. Throws the first parse error when it is none of these.
+ */
+export function jsonItems(text: string): unknown[] {
+  let first: Error;
+  try {
+    const doc = JSON.parse(text);
+    return Array.isArray(doc) ? doc : [doc];
+  } catch (e) {
+    first = e as Error;
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim());
+  if (lines.length > 1 && lines.every((l) => /^\s*[{[]/.test(l))) {
+    try {
+      return lines.map((l) => JSON.parse(l));
+    } catch {
+      /* not JSONL either */
+    }
+  }
+  if (/^\s*Record \d+\s*$/m.test(text)) {
+    const parts = text.split(/^\s*Record \d+\s*$/m).filter((p) => p.trim());
+    try {
+      return parts.map((p) => JSON.parse(p));
+    } catch {
+      /* fall through */
+    }
+  }
+  throw first;
 }

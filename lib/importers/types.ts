@@ -1,5 +1,6 @@
 // What an importer gives back: records of one kind, and what it had to pass over.
 import type { RecordKind } from '../definitions.ts';
+import type { DateOrder } from './dates.ts';
 
 export interface Imported {
   kind: RecordKind;
@@ -7,4 +8,9 @@ export interface Imported {
   warnings: string[];
 }
 
-export type Importer = (buf: Buffer, name: string) => Imported;
+export interface ImportOptions {
+  /** Day/month order of "a/b/yyyy" dates (--date-order); decided from the file's values when absent. */
+  dateOrder?: DateOrder;
+}
+
+export type Importer = (buf: Buffer, name: string, opts?: ImportOptions) => Imported;
