@@ -1,5 +1,6 @@
-// `netstat -ano` and `netstat -anob` text (IPv4, IPv6 with zone ids, *:* for UDP, the [exe]
-// and "Can not obtain ownership information" lines of -b).
+// `netstat -ano`, `-anob`, and `-an` / `-anb` (no PID column: connections without owners, said
+// once) text: IPv4, IPv6 with zone ids, *:* for UDP, the [exe] lines of -b and its refusal,
+// spelt "Can not obtain ownership information" or "Cannot obtain ownership information".
 import { InputError } from '../errors.ts';
 import { decodeText } from './text.ts';
 import type { Importer } from './types.ts';
@@ -24,22 +25,27 @@ export const importNetstat: Importer = (buf, name) => {
   const warnings: string[] = [];
   let last: Record<string, unknown> | undefined;
   let header = false;
+  // Without -o there is no PID column; known from the header, or from the rows when it is absent.
+  let withPid: boolean | null = null;
   lines.forEach((raw, i) => {
     const line = raw.trim();
     if (!line) return;
     if (/^Proto\s+Local Address/i.test(line)) {
       header = true;
+      withPid = /\bPID\s*$/i.test(line);
       return;
     }
     const f = line.split(/\s+/);
     const proto = f[0].toUpperCase();
-    if ((proto === 'TCP' || proto === 'UDP') && f.length >= 4) {
+    if ((proto === 'TCP' || proto === 'UDP') && f.length >= 3) {
       const local = splitEndpoint(f[1]);
       const remote = splitEndpoint(f[2]);
       const isTcp = proto === 'TCP';
-      const stateText = isTcp ? f[3] : null;
-      const pid = Number(f[isTcp ? 4 : 3]);
-      if (!Number.isInteger(pid) || local.port === null) {
+      const stateText = isTcp ? (f[3] ?? null) : null;
+      const pidText = f[isTcp ? 4 : 3];
+      withPid ??= pidText !== undefined;
+      const pid = withPid ? Number(pidText) : null;
+      if ((withPid && !Number.isInteger(pid)) || (!withPid && pidText !== undefined) || (isTcp && !stateText) || local.port === null) {
         warnings.push(`${name}:${i + 1}: not a netstat row, skipped`);
         return;
       }
@@ -62,7 +68,7 @@ export const importNetstat: Importer = (buf, name) => {
       last.processName = exe[1];
       return;
     }
-    if (/^Can not obtain ownership information$/i.test(line) || /^Active Connections$/i.test(line)) return;
+    if (/^Can ?not obtain ownership information$/i.test(line) || /^Active Connections$/i.test(line)) return;
     if (last && /^[\w.-]+$/.test(line)) {
       last.service = line;
       return;
@@ -70,5 +76,6 @@ export const importNetstat: Importer = (buf, name) => {
     warnings.push(`${name}:${i + 1}: unrecognised line, skipped`);
   });
   if (!header && !records.length) throw new InputError('not netstat -ano output: no "Proto  Local Address" header and no TCP/UDP rows', { file: name });
+  if (withPid === false && records.length) warnings.unshift(`${name}: netstat ran without -o, so the ${records.length} connections have no owning process; netstat -ano gives owners`);
   return { kind: 'connection', records, warnings };
 };
