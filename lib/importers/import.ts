@@ -1,5 +1,7 @@
 // Existing tool output → an evidence folder of the usual shape (one step per file, the source
-// file kept under files/), marked as imported.
+// file kept under files/), marked as imported. Several kinds may be imported together for one
+// host (a netstat and a tasklist): one folder, one step per source, so triage joins them; the
+// manifest says the sources were captured separately (a PID may have been reused in between).
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -12,46 +14,77 @@ import { importDefender } from './defender.ts';
 import { importNetstat } from './netstat.ts';
 import { importProcessCsv } from './processes-csv.ts';
 import { importTasklist } from './tasklist.ts';
-import type { Importer } from './types.ts';
+import type { ImportOptions, Importer } from './types.ts';
+import { importVelociraptor } from './velociraptor.ts';
+import type { DateOrder } from './dates.ts';
 
 export const IMPORTERS: Record<string, { importer: Importer; what: string }> = {
-  autoruns: { importer: importAutoruns, what: 'autorunsc -c CSV (UTF-16 or UTF-8)' },
-  netstat: { importer: importNetstat, what: 'netstat -ano / -anob text' },
+  autoruns: { importer: importAutoruns, what: 'autorunsc -c CSV (UTF-16 or UTF-8), -x XML, or the CSV through Import-Csv | ConvertTo-Json' },
+  netstat: { importer: importNetstat, what: 'netstat -ano / -anob / -an text' },
   tasklist: { importer: importTasklist, what: 'tasklist /fo csv, tasklist /v' },
   'processes-csv': { importer: importProcessCsv, what: 'Get-Process or Get-CimInstance Win32_Process | Export-Csv' },
-  defender: { importer: importDefender, what: 'Get-MpThreatDetection, Defender event log, Get-MpComputerStatus or Get-MpPreference as JSON' },
+  defender: { importer: importDefender, what: 'Get-MpThreatDetection, Get-MpComputerStatus or Get-MpPreference JSON; Defender events from Get-WinEvent | ConvertTo-Json, an evtx parser\'s JSON, or wevtutil qe /f:xml' },
+  velociraptor: { importer: importVelociraptor, what: 'Velociraptor JSONL: Windows.Network.NetstatEnriched, Windows.System.Pslist, Windows.Sys.StartupItems, Windows.Sysinternals.Autoruns' },
 };
 
-export async function importFiles(kindName: string, files: string[], opts: { host: string; caseId: string; out: string; operator?: string }): Promise<{ dir: string; records: number; warnings: string[] }> {
-  const entry = IMPORTERS[kindName];
-  if (!entry) throw new InputError(`unknown import kind "${kindName}"; known: ${Object.keys(IMPORTERS).join(', ')}`);
+/** One source file and the kind it is read as. */
+export interface ImportSource {
+  kind: string;
+  file: string;
+}
+
+export interface ImportRunOptions extends ImportOptions {
+  host: string;
+  caseId: string;
+  out: string;
+  operator?: string;
+  dateOrder?: DateOrder;
+}
+
+/** The old single-kind form: every file read as one kind. */
+export function importFiles(kindName: string, files: string[], opts: ImportRunOptions): Promise<{ dir: string; records: number; warnings: string[] }> {
+  return importSources(files.map((file) => ({ kind: kindName, file })), opts);
+}
+
+export async function importSources(sources: ImportSource[], opts: ImportRunOptions): Promise<{ dir: string; records: number; warnings: string[] }> {
+  if (!sources.length) throw new InputError('nothing to import: give a kind and one or more files');
+  for (const { kind } of sources) {
+    if (!IMPORTERS[kind]) throw new InputError(`unknown import kind "${kind}"; known: ${Object.keys(IMPORTERS).join(', ')}`);
+  }
+  const kinds = [...new Set(sources.map((s) => s.kind))];
+  const label = kinds.join('+');
+  const several = sources.length > 1 && kinds.length > 1;
   // Parse everything first: bad input stops before any folder exists.
-  const parsed = files.map((file) => {
+  const parsed = sources.map(({ kind, file }) => {
     let buf: Buffer;
     try {
       buf = readFileSync(file);
     } catch (e) {
       throw new InputError(`cannot read: ${(e as Error).message}`, { file });
     }
-    return { file, buf, result: entry.importer(buf, file) };
+    return { kind, file, buf, result: IMPORTERS[kind].importer(buf, file, { dateOrder: opts.dateOrder }) };
   });
-  const steps: PlannedStep[] = parsed.map(({ file, result }, i) => ({
+  const steps: PlannedStep[] = parsed.map(({ kind, file, result }, i) => ({
     index: i + 1,
-    id: `import-${kindName}`,
-    stepId: `import-${kindName}`,
-    description: `${entry.what}: ${basename(file)}`,
+    id: `import-${kind}`,
+    stepId: `import-${kind}`,
+    description: `${IMPORTERS[kind].what}: ${basename(file)}`,
     kind: result.kind,
     timeoutSec: 1,
     continueOnError: true,
     admin: false,
-    params: { source: basename(file) },
+    params: { source: basename(file), importKind: kind, ...(several ? { capturedSeparately: true } : {}), ...(opts.dateOrder ? { dateOrder: opts.dateOrder } : {}) },
     tools: [],
     scripts: {},
     source: file,
   }));
-  const plan: Plan = { playbook: { name: `import-${kindName}`, file: '(magpie import)', sha256: sha256Text(`import-${kindName}`), params: {} }, steps };
+  const playbookParams: Record<string, string | boolean | string[]> = several
+    ? { sources: parsed.map(({ kind, file }) => `${kind}:${basename(file)}`), capturedSeparately: true, note: 'the sources were captured separately, at different times: a PID in one may have been reused before another was taken' }
+    : {};
+  if (opts.dateOrder) playbookParams.dateOrder = opts.dateOrder;
+  const plan: Plan = { playbook: { name: `import-${label}`, file: '(magpie import)', sha256: sha256Text(`import-${label}`), params: playbookParams }, steps };
   const writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: opts.host, transport: 'import', plan, operator: opts.operator });
-  writer.setImported({ kind: kindName, files: parsed.map(({ file, buf }) => ({ name: basename(file), size: buf.length, sha256: sha256Text(buf) })) }, opts.host);
+  writer.setImported({ kind: label, files: parsed.map(({ file, buf }) => ({ name: basename(file), size: buf.length, sha256: sha256Text(buf) })) }, opts.host);
   const warnings: string[] = [];
   let records = 0;
   for (const [i, { file, result }] of parsed.entries()) {
