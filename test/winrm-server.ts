@@ -4,12 +4,16 @@
 // Windows default). Commands run as real local processes; `powershell`/`powershell.exe` is the
 // local pwsh. Debian's python3-winrm must accept it (test/winrm-server.test.ts), so it cannot
 // simply agree with Magpie's own mistakes.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
 import { decryptMessage, encryptedContentType, encryptMessage, isEncrypted } from '../lib/session/winrm/encryption.ts';
-import { acceptAuthenticate, AvId, challengeMessage, CLIENT_FLAGS, fileTimeNow, NegotiateFlags, type NtlmSecurity, parseNegotiate } from '../lib/session/winrm/ntlm.ts';
+import { acceptAuthenticate, AvId, challengeMessage, channelBindingsHash, CLIENT_FLAGS, fileTimeNow, NegotiateFlags, type NtlmSecurity, parseNegotiate } from '../lib/session/winrm/ntlm.ts';
+import { tlsServerEndPoint } from '../lib/session/winrm/tls.ts';
 import { ACTION, COMMAND_STATE, NS, SIGNAL, WSMAN_CODE } from '../lib/session/winrm/soap.ts';
 import { child, childrenNamed, escapeXml, parseXml, path, type XmlElement } from '../lib/session/winrm/xml.ts';
 
@@ -21,6 +25,30 @@ export interface WinrmServerOptions {
   maxPollMs?: number;
   /** MaxEnvelopeSizekb × 1024: larger requests get the Windows fault. */
   maxEnvelopeSize?: number;
+  /** HTTPS (the 5986 listener): PEM key and certificate. Messages may then travel plain inside TLS. */
+  tls?: { key: string; cert: string };
+  /** HTTPS only: accept Basic authentication too. */
+  basic?: boolean;
+  /** HTTPS: Extended Protection "Strict": NTLM must carry the channel binding of this certificate. */
+  requireChannelBinding?: boolean;
+}
+
+export interface TestCertificate {
+  key: string;
+  cert: string;
+  certFile: string;
+  der: Buffer;
+}
+
+/** A self-signed certificate for 127.0.0.1 made with the openssl CLI (RSA/SHA-256, or EC P-384/SHA-384). */
+export function makeCertificate(dir: string, kind: 'rsa' | 'ec384' = 'rsa'): TestCertificate {
+  const keyFile = join(dir, `${kind}.key`);
+  const certFile = join(dir, `${kind}.pem`);
+  const algo = kind === 'rsa' ? ['-newkey', 'rsa:2048', '-sha256'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384'];
+  const r = spawnSync('openssl', ['req', '-x509', ...algo, '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl req failed (the openssl CLI is needed: apt-get install -y openssl): ${r.stderr || r.error}`);
+  const cert = readFileSync(certFile, 'utf8');
+  return { key: readFileSync(keyFile, 'utf8'), cert, certFile, der: new X509Certificate(cert).raw };
 }
 
 export interface WinrmServerStats {
@@ -31,6 +59,12 @@ export interface WinrmServerStats {
   actions: string[];
   /** The MsvAvFlags/MIC state of each accepted AUTHENTICATE. */
   micSeen: number;
+  /** HTTPS: NTLM handshakes whose channel binding matched this certificate, and those refused for it. */
+  cbtMatched: number;
+  cbtRejected: number;
+  basicAccepted: number;
+  /** HTTPS: SOAP messages that came plain inside TLS. */
+  tlsPlainRequests: number;
 }
 
 export interface WinrmServer {
@@ -85,7 +119,8 @@ function splitCommandLine(s: string): string[] {
 export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmServer> {
   const conns = new WeakMap<Socket, Conn>();
   const shells = new Map<string, Shell>();
-  const stats: WinrmServerStats = { handshakes: 0, authFailures: 0, encryptedRequests: 0, plainRefused: 0, actions: [], micSeen: 0 };
+  const stats: WinrmServerStats = { handshakes: 0, authFailures: 0, encryptedRequests: 0, plainRefused: 0, actions: [], micSeen: 0, cbtMatched: 0, cbtRejected: 0, basicAccepted: 0, tlsPlainRequests: 0 };
+  const expectedCbt = opts.tls ? channelBindingsHash(tlsServerEndPoint(new X509Certificate(opts.tls.cert).raw)) : undefined;
   const maxPollMs = opts.maxPollMs ?? 20000;
   const maxEnvelope = opts.maxEnvelopeSize ?? 512000;
   let port = 0;
@@ -273,10 +308,25 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
       res.writeHead(status, { ...headers, 'Content-Length': String(payload.length) });
       res.end(payload);
     };
-    const unauthorized = () => reply(401, { 'WWW-Authenticate': 'Negotiate' });
+    const offer: string[] = opts.tls && opts.basic ? ['Negotiate', 'Basic realm="WSMAN"'] : ['Negotiate'];
+    const unauthorized = () => {
+      res.writeHead(401, { 'WWW-Authenticate': offer, 'Content-Length': '0' });
+      res.end();
+    };
+    let basicUser = false;
 
     if (req.method !== 'POST' || (req.url ?? '').split('?')[0].toLowerCase() !== '/wsman') return reply(404, { 'Content-Type': 'text/plain' }, Buffer.from('Not Found'));
 
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (basic) {
+      const [user, ...rest] = Buffer.from(basic[1], 'base64').toString('utf8').split(':');
+      if (!opts.tls || !opts.basic || opts.users[user] === undefined || opts.users[user] !== rest.join(':')) {
+        stats.authFailures++;
+        return unauthorized();
+      }
+      stats.basicAccepted++;
+      basicUser = true;
+    }
     const auth = /^(Negotiate|NTLM)\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
     if (auth) {
       const token = Buffer.from(auth[2], 'base64');
@@ -296,11 +346,32 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
           return unauthorized();
         }
         if (token.length >= 88 && !token.subarray(72, 88).equals(Buffer.alloc(16))) stats.micSeen++;
+        if (expectedCbt) {
+          if (accepted.channelBindings?.equals(expectedCbt)) stats.cbtMatched++;
+          else if (opts.requireChannelBinding) {
+            stats.cbtRejected++;
+            stats.authFailures++;
+            return unauthorized();
+          }
+        }
         conn.security = accepted.security;
       } else return unauthorized();
     }
-    if (!conn.security) return unauthorized();
+    if (!conn.security && !basicUser) return unauthorized();
     if (!body.length) return reply(200, {}); // pywinrm's "blank message to initialise the context"
+    if (opts.tls && !isEncrypted(req.headers['content-type'])) {
+      // Inside TLS the message may travel plain (what pywinrm and Magpie do on 5986).
+      stats.tlsPlainRequests++;
+      let out: { status: number; xml: string };
+      try {
+        out = await soap(body.toString('utf8'));
+      } catch (e) {
+        if (!(e instanceof Fault)) throw e;
+        out = { status: e.status, xml: faultXml(e, undefined) };
+      }
+      return reply(out.status, { 'Content-Type': 'application/soap+xml;charset=UTF-8' }, Buffer.from(out.xml, 'utf8'));
+    }
+    if (!conn.security) return unauthorized();
     if (!isEncrypted(req.headers['content-type'])) {
       stats.plainRefused++;
       return reply(400, { 'Content-Type': 'text/plain' }, Buffer.from('unencrypted messages are refused (AllowUnencrypted=false)'));
@@ -320,7 +391,7 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
     reply(out.status, { 'Content-Type': encryptedContentType() }, encryptMessage(Buffer.from(out.xml, 'utf8'), conn.security));
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const parts: Buffer[] = [];
     req.on('data', (d: Buffer) => parts.push(d));
     req.on('end', () => {
@@ -329,13 +400,14 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
         res.end(String(e instanceof Error ? e.message : e));
       });
     });
-  });
+  };
+  const server = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, onRequest) : createServer(onRequest);
   server.keepAliveTimeout = 60000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
 
   return {
-    url: `http://127.0.0.1:${port}/wsman`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}/wsman`,
     port,
     stats,
     openShells: () => shells.size,

@@ -487,7 +487,8 @@ export class NtlmClient {
     return this.negotiateMsg;
   }
 
-  authenticate(challengeBuf: Buffer): Buffer {
+  /** `channelBindings` (channelBindingsHash of the server certificate) overrides the option, for HTTPS once the certificate is known. */
+  authenticate(challengeBuf: Buffer, channelBindings: Buffer | undefined = this.opts.channelBindings): Buffer {
     const challenge = parseChallenge(challengeBuf);
     const need = F.EXTENDED_SESSIONSECURITY | F.SIGN | F.SEAL | F.NTLM;
     if ((challenge.flags & need) !== need) {
@@ -506,7 +507,7 @@ export class NtlmClient {
     const serverTime = challenge.avPairs.find((p) => p.id === AvId.TIMESTAMP)?.value;
     const withMic = serverTime !== undefined;
     let targetInfo = challenge.targetInfo;
-    if (withMic || this.opts.channelBindings || this.opts.targetName) {
+    if (withMic || channelBindings || this.opts.targetName) {
       const pairs = challenge.avPairs.filter((p) => p.id !== AvId.FLAGS && p.id !== AvId.CHANNEL_BINDINGS && p.id !== AvId.TARGET_NAME);
       const oldFlags = challenge.avPairs.find((p) => p.id === AvId.FLAGS)?.value.readUInt32LE(0) ?? 0;
       if (withMic) {
@@ -514,7 +515,7 @@ export class NtlmClient {
         v.writeUInt32LE((oldFlags | AV_FLAG_MIC) >>> 0);
         pairs.push({ id: AvId.FLAGS, value: v });
       }
-      pairs.push({ id: AvId.CHANNEL_BINDINGS, value: this.opts.channelBindings ?? Buffer.alloc(16) });
+      pairs.push({ id: AvId.CHANNEL_BINDINGS, value: channelBindings ?? Buffer.alloc(16) });
       if (this.opts.targetName) pairs.push({ id: AvId.TARGET_NAME, value: utf16(this.opts.targetName) });
       targetInfo = encodeAvPairs(pairs);
     }
@@ -560,6 +561,8 @@ export interface AcceptResult {
   user: string;
   domain: string;
   security: NtlmSecurity;
+  /** The client's MsvAvChannelBindings (all zero or absent when it sent none), for Extended Protection checks. */
+  channelBindings?: Buffer;
 }
 
 /**
@@ -585,5 +588,11 @@ export function acceptAuthenticate(
   if (auth.mic && !auth.mic.equals(Buffer.alloc(16))) {
     if (!timingSafeEqual(computeMic(exportedSessionKey, negotiate, challenge, authenticate), auth.mic)) return undefined;
   }
-  return { user: auth.user, domain: auth.domain, security: new NtlmSecurity(auth.flags, exportedSessionKey, 'server') };
+  let channelBindings: Buffer | undefined;
+  try {
+    channelBindings = decodeAvPairs(auth.ntChallengeResponse.subarray(44)).find((p) => p.id === AvId.CHANNEL_BINDINGS)?.value;
+  } catch {
+    channelBindings = undefined;
+  }
+  return { user: auth.user, domain: auth.domain, security: new NtlmSecurity(auth.flags, exportedSessionKey, 'server'), channelBindings };
 }
