@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Intel, iocFileWarning, loadIocFile, refang, type IocMatch } from '../lib/triage/intel.ts';
+import { scoreLevel } from '../lib/triage/ioc-formats.ts';
 import { runTriage } from '../lib/triage/output.ts';
 import { cli, collectRecordedWindowsHost, FIXTURES, pwshOrFail, readJson, writeTree } from './helpers.ts';
 
@@ -114,6 +115,8 @@ test('LOKI/THOR lists: hash;comment, ip-or-domain;comment C2 lists, regex;score 
     fn.intel.filenames.map((f) => `${f.ioc.score}:${f.ioc.level}`),
     ['100:high', '80:medium', '90:medium', '70:medium', '50:low', '40:low'],
   );
+  // Exactly at each threshold.
+  assert.equal([39, 40, 59, 60, 99, 100].map(scoreLevel), ['informational', 'low', 'low', 'medium', 'medium', 'high']);
   // The same list without the "filename" tag in its name is still read as regex;score.
   const untagged = writeTree({ 'apt-case.txt': '\\\\mssecsvc\\.exe;100\n(?i)\\\\scvhost\\.exe;59\n' });
   const u = load(join(untagged, 'apt-case.txt'));
