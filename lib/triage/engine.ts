@@ -6,7 +6,7 @@ import { readManifest, readRecords, type Located, type RecordRef } from '../reco
 import type { Intel, IocMatch } from './intel.ts';
 import { getField, type Rec } from './matcher.ts';
 import type { Level } from './rule-def.ts';
-import type { CompiledRule } from './rules.ts';
+import { allowedBy, type CompiledRule } from './rules.ts';
 
 export interface Finding {
   id: string;
@@ -19,6 +19,14 @@ export interface Finding {
   /** For correlations: the group, how many records and distinct values, and where they are. */
   group?: { by: Rec; count: number; distinct: number; values: unknown[]; locations: Located[] };
   ioc?: IocMatch;
+}
+
+/** A finding a team allowlist took away: which rule, which allowlist entry, where the record is. */
+export interface Suppressed {
+  rule: string;
+  allowlist: string;
+  entry: string;
+  location: Located;
 }
 
 export interface TimelineEvent {
@@ -40,6 +48,8 @@ export interface TriageResult {
   counts: Partial<Record<RecordKind, number>>;
   processes: RecordRef[];
   hostRecord?: Rec;
+  /** Findings that team allowlists suppressed (rules only; IOC hits are never suppressed). */
+  suppressed: Suppressed[];
 }
 
 export interface TriageOptions {
@@ -71,7 +81,9 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   const findings: Finding[] = [];
   const counts: TriageResult['counts'] = {};
   const byKind = new Map<RecordKind, CompiledRule[]>();
-  for (const r of opts.rules) byKind.set(r.def.logsource.category, [...(byKind.get(r.def.logsource.category) ?? []), r]);
+  const allowlists = opts.rules.filter((r) => r.allow);
+  const suppressed: Suppressed[] = [];
+  for (const r of opts.rules.filter((x) => !x.allow)) byKind.set(r.def.logsource.category, [...(byKind.get(r.def.logsource.category) ?? []), r]);
   const groups = new Map<CompiledRule, Map<string, Group>>();
 
   const addFinding = (f: Omit<Finding, 'id' | 'host'>) => findings.push({ ...f, id: '', host });
@@ -80,8 +92,15 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   const evaluate = (ref: RecordRef) => {
     counts[ref.kind] = (counts[ref.kind] ?? 0) + 1;
     const before = findings.length;
+    const facts = deriveFacts(ref.kind, ref.record);
+    if (facts) ref.record.facts = facts;
     for (const rule of byKind.get(ref.kind) ?? []) {
       if (!rule.match(ref.record)) continue;
+      const allowed = allowlists.length ? allowedBy(allowlists, rule.def.id, ref.record) : undefined;
+      if (allowed) {
+        suppressed.push({ rule: rule.def.id, allowlist: allowed.list, entry: allowed.entry, location: { file: ref.file, line: ref.line } });
+        continue;
+      }
       const c = rule.def.correlation;
       if (!c) {
         addFinding({ rule: ruleInfo(rule), kind: ref.kind, record: ref.record, location: { file: ref.file, line: ref.line } });
@@ -174,7 +193,7 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   }
 
   sortFindings(findings);
-  return { host, manifest, findings, problems, counts, processes, hostRecord: hostRef?.record };
+  return { host, manifest, findings, problems, counts, processes, hostRecord: hostRef?.record, suppressed };
 }
 
 /** Most severe first; ids F0001… follow that order. */
@@ -215,4 +234,295 @@ function timeline(ref: RecordRef, tags: string[], emit: (e: TimelineEvent) => vo
     const t = ref.record[field];
     if (typeof t === 'string' && t) emit({ datetime: t, timestamp_desc: desc, message: describe(ref), kind: ref.kind, file: ref.file, line: ref.line, tag: tags });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts: what the engine derives from a Windows process or autostart record before the rules
+// see it, under `facts.*` (documented in playbooks/rules/README.md). Rules weigh these together
+// (a valid signature from a known publisher, the folder class, the name) instead of firing on
+// one attribute.
+
+/** Publishers whose valid signature counts as "known" (signer CN, or autorunsc's signer text). */
+export const KNOWN_PUBLISHERS = [
+  'Microsoft Windows', 'Microsoft Windows Publisher', 'Microsoft Corporation', 'Microsoft Windows Hardware Compatibility Publisher', 'Microsoft Windows Third Party Component',
+  'VMware, Inc.', 'Broadcom Inc', 'McAfee, Inc.', 'McAfee, LLC', 'Musarubra US LLC', 'Trellix', 'HP Inc.', 'Hewlett-Packard Company', 'Hewlett Packard Enterprise Company', 'HP Enterprise',
+  'Intel Corporation', 'Intel(R) Software Development Products', 'Google LLC', 'Google Inc', 'Adobe Inc.', 'Adobe Systems, Incorporated', 'Dell Inc', 'Dell Technologies Inc.', 'Citrix Systems, Inc.',
+  'Oracle America, Inc.', 'Mozilla Corporation', 'NVIDIA Corporation', 'Realtek Semiconductor Corp.', 'Cisco Systems, Inc.', 'Veeam Software Group GmbH', 'Zoom Video Communications, Inc.',
+].map((p) => p.toLowerCase());
+
+const SYSTEM_DIRS = ['system32', 'syswow64', 'sysnative', 'winsxs', 'servicing', 'microsoft.net', 'systemapps', 'immersivecontrolpanel', 'shellexperiences', 'shellcomponents'];
+/** Folders that exist directly under C:\Windows on Windows 10/11 and Server 2012–2025 (and of common roles and agents). */
+const WINDOWS_DIRS = new Set([
+  ...SYSTEM_DIRS, 'addins', 'adam', 'appcompat', 'apppatch', 'appreadiness', 'assembly', 'bcastdvr', 'bitlockerdiscoveryvolumecontents', 'boot', 'branding', 'cbstemp', 'ccm', 'ccmcache', 'ccmsetup',
+  'cluster', 'containers', 'csc', 'cursors', 'debug', 'diagnostics', 'diagtrack', 'digitallocker', 'downloaded program files', 'downloaded installations', 'ehome', 'elambkup', 'en-us', 'fonts',
+  'globalization', 'help', 'ime', 'inf', 'inputmethod', 'installer', 'l2schemas', 'lastgood', 'livekernelreports', 'logs', 'media', 'migration', 'minidump', 'modemlogs', 'ntds', 'ocr',
+  'offline web pages', 'panther', 'pchealth', 'performance', 'pla', 'policydefinitions', 'prefetch', 'printdialog', 'provisioning', 'registration', 'remotepackages', 'rescache',
+  'resources', 'sysvol', 'schcache', 'schemas', 'security', 'serviceprofiles', 'servicestate', 'setup', 'skb', 'softwaredistribution', 'speech', 'speech_onecore', 'system', 'systemresources',
+  'system32', 'tapi', 'tasks', 'temp', 'tracing', 'twain_32', 'vss', 'waas', 'web', 'wbem', 'wid', 'windowsupdate', 'winstore', 'servicing', 'usoshared', 'rtkbtmanserv', 'dtcinstall',
+]);
+const SYSTEM_LOOKALIKE_DIRS = ['system32', 'syswow64', 'sysnative', 'system'];
+
+/** Processes and programs whose names malware imitates (file names without .exe). */
+const IMITATED = ['svchost', 'lsass', 'csrss', 'smss', 'services', 'wininit', 'winlogon', 'explorer', 'spoolsv', 'taskhostw', 'conhost', 'dllhost', 'rundll32', 'userinit', 'iexplore', 'ctfmon', 'lsaiso', 'msmpeng', 'searchindexer', 'wuauclt', 'taskmgr', 'regsvr32'];
+/** Real Windows programs one letter away from an imitated name. */
+const REAL_NEIGHBOURS = new Set([...IMITATED, 'taskhost', 'taskhostex', 'dllhst3g', 'spoolss', 'sihost', 'dashost', 'lsass', 'svchost', 'wuaucltcore', 'explorer', 'service', 'userinit', 'iexplorer']);
+REAL_NEIGHBOURS.delete('service');
+REAL_NEIGHBOURS.delete('iexplorer');
+const LOOKALIKE_LIST = /^(scvhost|svch0st|svhost|svchots|svchosts|svchost32|svchost64|scvh0st|lsasss|lsas|lssas|isass|1sass|lsass32|csrs|cssrs|csrsss|crss|smsss|sms|servces|servicess|service|wininit32|winlogin|winlog0n|wlnlogon|explorer32|expl0rer|explore|exploer|iexplorer|taskhost32|taskhosts)$/;
+
+/** Commands cmd.exe runs itself: as a task's "program" they are not a missing file. */
+const CMD_BUILTINS = new Set(['assoc', 'break', 'call', 'cd', 'chdir', 'cls', 'color', 'copy', 'date', 'del', 'dir', 'echo', 'endlocal', 'erase', 'exit', 'for', 'ftype', 'goto', 'if', 'md', 'mkdir', 'mklink', 'move', 'path', 'pause', 'popd', 'prompt', 'pushd', 'rd', 'rem', 'ren', 'rename', 'rmdir', 'set', 'setlocal', 'shift', 'start', 'time', 'title', 'type', 'ver', 'verify', 'vol']);
+/** Programs that run other code named on their command line. */
+const LAUNCHERS = new Set(['cmd', 'wscript', 'cscript', 'mshta', 'powershell', 'pwsh', 'rundll32', 'regsvr32', 'msiexec', 'conhost', 'forfiles', 'schtasks', 'bitsadmin', 'certutil', 'installutil', 'regasm', 'msbuild']);
+const SCRIPT_EXT = /\.(bat|cmd|vbs|vbe|js|jse|wsf|wsh|hta|ps1|psm1|sct|scr|pif|lnk)$/i;
+
+export type FolderClass = 'system' | 'windows' | 'windows-root' | 'fake-system' | 'program-files' | 'user-writable' | 'other' | 'unresolved';
+
+/** A Windows path made comparable: lower case, backslashes, environment variables and \??\ prefixes resolved. */
+export function normalizeWindowsPath(p: string): string {
+  let s = p.trim().replace(/^"|"$/g, '').replace(/\//g, '\\').toLowerCase();
+  s = s.replace(/^\\\\\?\\|^\\\?\?\\/, '');
+  s = s.replace(/^\\systemroot\\/, 'c:\\windows\\').replace(/^system32\\/, 'c:\\windows\\system32\\');
+  const vars: [RegExp, string][] = [
+    [/^%(windir|systemroot)%/, 'c:\\windows'],
+    [/^%programfiles\(x86\)%/, 'c:\\program files (x86)'],
+    [/^%(programfiles|programw6432)%/, 'c:\\program files'],
+    [/^%commonprogramfiles%/, 'c:\\program files\\common files'],
+    [/^%commonprogramfiles\(x86\)%/, 'c:\\program files (x86)\\common files'],
+    [/^%(programdata|allusersprofile)%/, 'c:\\programdata'],
+    [/^%systemdrive%/, 'c:'],
+  ];
+  for (const [re, to] of vars) s = s.replace(re, to);
+  return s;
+}
+
+/** The class of the folder a Windows path is in. */
+export function folderClass(path: string): FolderClass {
+  const s = normalizeWindowsPath(path);
+  if (/^%(localappdata|appdata|temp|tmp|userprofile|public|onedrive)%/.test(s)) return 'user-writable';
+  if (s.startsWith('%')) return 'unresolved';
+  const parts = s.split('\\');
+  if (!/^[a-z]:$/.test(parts[0]) || parts.length < 2) return 'other';
+  const dirs = parts.slice(1, -1);
+  // A System32 look-alike anywhere, or a real system folder name outside C:\Windows.
+  const winRoot = dirs[0] === 'windows' || dirs[0] === 'winnt';
+  for (let i = 0; i < dirs.length; i++) {
+    const d = dirs[i];
+    const real = SYSTEM_LOOKALIKE_DIRS.includes(d);
+    if (real && !(winRoot && i === 1)) {
+      if (d !== 'system' || !winRoot) return 'fake-system';
+    }
+    if (!real && d.length >= 6 && SYSTEM_LOOKALIKE_DIRS.slice(0, 3).some((x) => editDistance(d, x) <= 2)) return 'fake-system';
+  }
+  if (s.includes('\\$recycle.bin\\') || s.includes('\\appdata\\')) return 'user-writable';
+  if (dirs[0] === 'users' || dirs[0] === 'documents and settings' || dirs[0] === 'perflogs' || dirs[0] === '$recycle.bin') return 'user-writable';
+  if (dirs[0] === 'programdata') return dirs[1] === 'microsoft' && dirs[2] === 'windows defender' ? 'program-files' : 'user-writable';
+  if (winRoot) {
+    if (dirs.length === 1) return 'windows-root';
+    const sub = dirs[1];
+    if (['temp', 'tasks', 'tracing', 'debug'].includes(sub)) return 'user-writable';
+    if (SYSTEM_DIRS.includes(sub)) {
+      if (sub === 'system32' && ['tasks', 'spool\\drivers\\color'].includes(dirs.slice(2).join('\\'))) return 'user-writable';
+      return 'system';
+    }
+    return WINDOWS_DIRS.has(sub) ? 'windows' : 'fake-system';
+  }
+  if (/^program files( \(x86\))?$|^progra~[12]$/.test(dirs[0])) return 'program-files';
+  if (dirs[0] === 'temp' || dirs[0] === 'tmp') return 'user-writable';
+  return 'other';
+}
+
+/** Damerau–Levenshtein distance (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+const stem = (file: string) => file.toLowerCase().replace(/\.(exe|com|scr|dll|sys|bat|cmd)$/, '');
+const baseName = (p: string) => normalizeWindowsPath(p).split('\\').pop() ?? '';
+
+/** The name imitates a Windows system program (scvhost, svch0st, lsasss) without being one. */
+export function isLookalikeName(file: string): boolean {
+  const s = stem(file);
+  if (!s || REAL_NEIGHBOURS.has(s)) return false;
+  if (LOOKALIKE_LIST.test(s)) return true;
+  const unleet = s.replace(/0/g, 'o').replace(/1/g, 'l').replace(/3/g, 'e').replace(/5/g, 's');
+  for (const name of IMITATED) {
+    if (unleet === name || unleet === name + '32' || unleet === name + '64' || unleet.replace(/l/g, 'i') === name) return true;
+    if (name.length >= 5 && s.length >= 5 && editDistance(s, name) === 1) return true;
+  }
+  return false;
+}
+
+// Pieces of words seen in Windows, driver and vendor service and program names. A name made of
+// these (and short leftovers) is not random, whatever its case.
+const MORPHEMES = `
+access account acpi action activation active adapter add addin admin adobe agent alert alg all analytics app appid appinfo application apps arm array assist assoc audio audiosrv auth authentication
+auto autoconfig autotimesvc autoupdate avc backup base bdesvc bfe bio bits block bluetooth bonjour boot broker browser bth cache call camera capture card cdp cert certprop
+cert check chrome cis cisse client clip clock cloud cluster com common config connect connected console consent container control core cpu credential crypt crypto cscservice
+data dcom dcs defrag delivery deploy des desktop detect dev device devices diag diagnostic dial direct disk display dmw dns doc dot dps driver drive dsm dsvc dusm dhcp
+edge eap efs elevation embedded emc engine enhanced enterprise enum error esrv event events exchange experience explorer ext fax fdp fdres file filter fire firewall flow font fontcache
+frame framework gateway gfx google gp gpsvc graphics group guest handler health hello helper hid host hosts hp hpe hpq hpsi hub hyper hypervisor iis ike ikeext image index info infra
+input insight install installer integration intel interface ipsec iscsi iphlp jhi kdc key keyiso kpssvc ktm kvp lan lanman launch launcher lfsvc license licensing link lld local location log
+logon lm lsm maintenance manager map maps mcafee mcx media message messaging mfe mfefire mfemms mfevtp mgmt mgr microsoft mixed mobile model monitor mp mps msdtc msi msiscsi ms msmq net
+netlogon netman netprofm netsetup network nla notification nsi ntds ntfrs office offline one onedrive online orchestrator pack package pager panel passport pca peer perf perfhost phone pim
+platform plug pnp policy power print printer printworkflow profile program protect protection provider proxy push qwave radio ras rdp reader ready recovery redirector registry remote
+report reporting resolver retail rmsvc route routing rpc rsop run runtime scan scard schedule scheduler scpolicy sdrsvc search sec seclogon secure security sens sensor server serv service
+services session setup share shared shell shellhw smart smartcard smp sms snmp software spectrum spooler spot sql ssdp ssh sstp state storage store storsvc support svc svr srv srvc swprv sync
+sys sysmain system tablet tapi task telemetry term terminal themes threat tiering tile time token tools touch trace tracker transfer trap trk trusted trust tzautoupdate ualsvc ui umrdp uni unistore
+update updater upnp usb user users uso vault vds vga vgauth video virtual vm vmic vmtools vmware vmvss vss vpn wallet wam wbio wcm wcs wdi wdnis web wecsvc wep wer wia wifi win windows winhttp
+winmgmt winrm wks wlan wlid wmi wmiap wpd wpn work workflow workstation wsc wsearch wua wuau xbox xbl xbox zoom elam edp aad aar ngc gip iot sgrm sppsvc spp sms smphost vm3d vmtoolsd ams cpq
+masvc macmn macmnsvc mfewc mfevtps mfeesp mfetp mfeens ens hpwmi wmiex smh cissesrv tcp ip tcpip netbt ncb ncd nca wlms ssdp scp lxss rasman rasauto sstp lfs mrxsmb clipsvc appx edgeupdate
+gupdate gupdatem end point endpoint build builder start smh ax inst warp jit wfds con chromeelevation cpl wercpl natural authentication arm ntlm kerberos lsa sam samss dfs dfsr dnscache dhcpserver ldap ad adws certsvc dsrm w32 w32time tzsync xblauth smsrouter
+`.split(/\s+/).filter((w) => w.length >= 2);
+const DICT = new Set(MORPHEMES);
+const MAX_MORPHEME = Math.max(...MORPHEMES.map((m) => m.length));
+
+/** The stretches of a token that no known word piece explains, for the segmentation that explains most. */
+function unexplained(token: string): string[] {
+  type Best = { covered: number; left: string[]; gap: boolean };
+  const best: Best[] = [{ covered: 0, left: [], gap: false }];
+  for (let i = 1; i <= token.length; i++) {
+    const prev = best[i - 1];
+    const left = prev.gap ? [...prev.left.slice(0, -1), prev.left[prev.left.length - 1] + token[i - 1]] : [...prev.left, token[i - 1]];
+    let cand: Best = { covered: prev.covered, left, gap: true };
+    for (let k = 2; k <= Math.min(MAX_MORPHEME, i); k++) {
+      if (!DICT.has(token.slice(i - k, i))) continue;
+      const b = best[i - k];
+      if (b.covered + k > cand.covered) cand = { covered: b.covered + k, left: b.left, gap: false };
+    }
+    best.push(cand);
+  }
+  return best[token.length].left;
+}
+
+/** Judges a name by itself, not its case: random-looking when a long stretch no word piece explains is unpronounceable. */
+export function looksRandom(name: string): boolean {
+  let s = name.toLowerCase().replace(/\.(exe|dll|sys|com|scr)$/, '');
+  s = s.replace(/\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?/g, ' ').replace(/s-1-5-[\d-]+/g, ' ');
+  s = s.replace(/_[0-9a-f]{4,8}$/, ''); // per-user service instance suffix (CDPUserSvc_4f1c2)
+  for (const token of s.split(/[^a-z0-9]+/)) {
+    if (/^[0-9a-f]{16,}$/.test(token) && /\d/.test(token) && /[a-f]/.test(token)) return true; // a hex blob
+    const letters = token.replace(/\d+/g, '');
+    const gaps = unexplained(letters);
+    if (gaps.some((gap) => gap.length >= 6 && gibberish(gap))) return true;
+    // Short word pieces found by chance (tb·vm·qkwe) explain little of a random name.
+    const left = gaps.join('');
+    if (left.length >= 5 && left.length / letters.length > 0.6 && gibberish(left)) return true;
+    // Letters and digits mixed at random (x7k2p9q4).
+    if (token.length >= 8 && (token.match(/\d/g) ?? []).length >= 3 && /[a-z]\d+[a-z]+\d/.test(token) && !/^[a-z]+\d+$/.test(token)) return true;
+  }
+  return false;
+}
+
+export function gibberish(s: string): boolean {
+  const vowels = (s.match(/[aeiou]/g) ?? []).length;
+  const runs = s.match(/[^aeiou]+/g) ?? [];
+  const longestRun = Math.max(0, ...runs.map((r) => r.length));
+  const letters = new Set(s).size;
+  const entropy = [...new Set(s)].reduce((e, c) => {
+    const p = s.split(c).length - 1;
+    return e - (p / s.length) * Math.log2(p / s.length);
+  }, 0);
+  const rare = (s.match(/[jqxzvwk]/g) ?? []).length;
+  return vowels / s.length < 0.25 || longestRun >= 4 || (entropy >= Math.log2(s.length) - 0.2 && letters >= 7 && rare >= 2);
+}
+
+const PATH_IN_TEXT = /(?:[a-z]:\\|%[a-z_()0-9]+%\\|\\systemroot\\)[^"<>|*?\r\n]*?\.(?:exe|com|dll|cpl|ocx|scr|bat|cmd|vbs|vbe|js|jse|wsf|wsh|hta|ps1|psm1|sct|pif|lnk|jar|msi)\b/gi;
+
+export interface Facts {
+  /** Folder class of the image: system, windows, windows-root, fake-system, program-files, user-writable, other, unresolved. */
+  folder: FolderClass | null;
+  /** The image and the files a launcher (cmd, wscript, rundll32, …) in front of it runs. */
+  targets: string[];
+  userWritable: boolean;
+  fakeSystemFolder: boolean;
+  windowsRoot: boolean;
+  /** Image under System32/SysWOW64, another real Windows folder, or Program Files. */
+  usualFolder: boolean;
+  lookalikeName: boolean;
+  randomName: boolean;
+  publisher: string | null;
+  /** A valid signature from a publisher on the known list. */
+  knownPublisher: boolean;
+  cmdBuiltin: boolean;
+  /** A program named without a folder, found through PATH (sc.exe, cmd.exe). */
+  bareImage: boolean;
+  unresolvedImage: boolean;
+  imageMissing: boolean;
+  /** The image is missing from Program Files: an uninstalled product left its entry. */
+  staleVendor: boolean;
+  scriptLauncher: boolean;
+  /** Every script file the entry names is in System32 or Program Files (Windows' own calluxxprovider.vbs). */
+  scriptsInSystemFolders: boolean;
+}
+
+/** The signer's CN (collection gives the certificate subject, autorunsc the name). */
+export function publisherOf(signer: unknown): string | null {
+  if (typeof signer !== 'string' || !signer.trim()) return null;
+  const cn = /(?:^|,\s*)CN=("([^"]*)"|[^,]*)/i.exec(signer);
+  return (cn ? (cn[2] ?? cn[1]) : signer).trim() || null;
+}
+
+/** Facts for a Windows process or autostart record; undefined for other kinds and Linux records. */
+export function deriveFacts(kind: RecordKind, r: Rec): Facts | undefined {
+  const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : null);
+  let image: string | null;
+  let text: string | null;
+  let names: string[];
+  if (kind === 'process') {
+    image = str(r.path);
+    text = str(r.commandLine);
+    names = [str(r.name) ?? ''];
+  } else if (kind === 'autorun') {
+    image = str(r.imagePath);
+    text = str(r.launchString);
+    const entry = str(r.entry) ?? '';
+    names = [entry.split('\\').pop() ?? entry];
+  } else return undefined;
+  if ((image ?? text ?? '').startsWith('/')) return undefined; // Linux
+  const notFound = image !== null && /^file not found:\s*/i.test(image);
+  if (notFound) image = image!.replace(/^file not found:\s*/i, '');
+  const imageName = image ? stem(baseName(image)) : '';
+  const bareImage = image !== null && !/[\\/]/.test(image) && !image.startsWith('%');
+  const cmdBuiltin = bareImage && CMD_BUILTINS.has(image!.toLowerCase());
+  const unresolvedImage = image !== null && normalizeWindowsPath(image).startsWith('%');
+  const targets = image && !cmdBuiltin ? [image] : [];
+  if (text && (bareImage || LAUNCHERS.has(imageName) || !image)) {
+    for (const m of text.matchAll(PATH_IN_TEXT)) if (!targets.some((t) => normalizeWindowsPath(t) === normalizeWindowsPath(m[0]))) targets.push(m[0]);
+  }
+  const classes = targets.filter((t) => /[\\]/.test(t)).map(folderClass);
+  const folder = image && !bareImage ? folderClass(image) : null;
+  const publisher = publisherOf(r.signer);
+  const imageMissing = (notFound || r.imageExists === false) && !bareImage && !cmdBuiltin && !unresolvedImage;
+  return {
+    folder,
+    targets,
+    userWritable: classes.includes('user-writable'),
+    fakeSystemFolder: classes.includes('fake-system'),
+    windowsRoot: folder === 'windows-root',
+    usualFolder: folder === 'system' || folder === 'windows' || folder === 'program-files',
+    lookalikeName: [...names, ...targets.map(baseName)].some((n) => n && isLookalikeName(n)),
+    randomName: names.some((n) => n && looksRandom(n)) || targets.some((t) => looksRandom(baseName(t))),
+    publisher,
+    knownPublisher: r.signed === true && publisher !== null && KNOWN_PUBLISHERS.includes(publisher.toLowerCase()),
+    cmdBuiltin,
+    bareImage,
+    unresolvedImage,
+    imageMissing,
+    staleVendor: imageMissing && folder === 'program-files',
+    scriptsInSystemFolders: (() => {
+      const scripts = targets.filter((t) => SCRIPT_EXT.test(t) && t.includes('\\'));
+      return scripts.length > 0 && scripts.every((t) => ['system', 'program-files'].includes(folderClass(t)));
+    })(),
+    scriptLauncher: ['wscript', 'cscript', 'mshta', 'powershell', 'pwsh'].includes(imageName) || targets.some((t) => SCRIPT_EXT.test(t)),
+  };
 }
