@@ -42,7 +42,10 @@ test('infected host: every finding of every built-in rule matches the golden lis
   // Compared only: scripts/update-golden.ts rewrites the golden list, after review.
   assert.equal(got, readJson(TRIAGE_GOLDEN));
   const fired = new Set(got.map((g) => g[0]));
-  for (const r of rules) if (!r.def.id.startsWith('magpie-linux')) assert.ok(fired.has(r.def.id), `${r.def.id} fires on the infected host`);
+  // Rules for patterns this host does not have fire on the infected lab machine and the healthy
+  // server instead (triage-precision.test.ts checks each there).
+  const elsewhere = ['magpie-autorun-stale-vendor', 'magpie-autorun-policies-run-vendor', 'magpie-autorun-lookalike-name', 'magpie-autorun-fake-system-folder', 'magpie-process-fake-system-folder', 'magpie-process-script-host'];
+  for (const r of rules) if (!r.def.id.startsWith('magpie-linux') && !elsewhere.includes(r.def.id)) assert.ok(fired.has(r.def.id), `${r.def.id} fires on the infected host`);
 });
 
 test('clean host: no finding at level high or above', async () => {
@@ -81,7 +84,8 @@ test('IOC files in every format match hashes (any case), IPs exactly and by CIDR
   });
   const intel = new Intel();
   for (const f of ['plain.txt', 'typed.csv', 'feed.csv', 'misp.json']) loadIocFile(intel, join(dir, f));
-  assert.equal(intel.files.map((f) => f.indicators), [2, 2, 2, 3]);
+  // typed.csv: a hash, a CIDR and a URL (URLs are indicators too, matched against command lines).
+  assert.equal(intel.files.map((f) => f.indicators), [2, 3, 2, 3]);
   const findings = [];
   for (const d of hosts.infected) findings.push(...(await triageFolder(d, { rules: [], intel })).findings);
   const hits = findings.map((f) => `${f.rule.id}:${f.ioc!.value}`);
