@@ -53,6 +53,11 @@ export class WinrmShell {
     return new WinrmShell(http, target, shellIdOf(res));
   }
 
+  /** The same shell over another connection (e.g. one that long-polls Receive while this one sends). */
+  via(http: WinrmHttp): WinrmShell {
+    return new WinrmShell(http, { ...this.target, endpoint: http.endpoint }, this.shellId);
+  }
+
   /** Starts a command (e.g. POWERSHELL_COMMAND with POWERSHELL_ARGS); returns its CommandId. */
   async start(command: string, args: string[] = []): Promise<string> {
     return commandIdOf(await call(this.http, commandRequest(this.target, this.shellId, command, args)));
