@@ -8,6 +8,8 @@ import { scriptBlockLine } from '../lib/script.ts';
 import { WinrmHttp } from '../lib/session/winrm/http.ts';
 import { PowerShellEndedError, WinrmPowerShell } from '../lib/session/winrm/remote-powershell.ts';
 import { WinrmShell } from '../lib/session/winrm/shell.ts';
+import { probeTarget } from '../lib/session/ssh/probe.ts';
+import { hostname } from 'node:os';
 import { pwshOrFail } from './helpers.ts';
 import { startWinrmServer, type WinrmServer } from './winrm-server.ts';
 
@@ -85,6 +87,21 @@ test('a PowerShell that exits on its own ends a waiting call with its exit code'
     (e: Error) => e,
   );
   assert.match(multi?.message ?? '', /single line/);
+  await shell.close();
+});
+
+test('the identification probe (probe.ps1, as the SSH transport runs it) and the clock skew over WinRM', async () => {
+  const shell = await WinrmShell.open(http(), { operationTimeoutSec: 5 });
+  const ps = await WinrmPowerShell.start(shell, shell.via(http()));
+  const probed = await probeTarget((line) => ps.call(line));
+  assert.not.ok('error' in probed, JSON.stringify(probed));
+  if ('error' in probed) return;
+  assert.is(probed.hostname, hostname());
+  assert.is(probed.os, 'linux', 'the endpoint runs the local pwsh');
+  assert.is(probed.psEdition, 'Core');
+  assert.ok(probed.user.length > 0);
+  assert.ok(Math.abs(probed.clockSkewMs) < 2000, `skew ${probed.clockSkewMs} ms on one machine`);
+  await ps.stop();
   await shell.close();
 });
 
