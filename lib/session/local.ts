@@ -16,6 +16,7 @@ import type { RunOptions, Session, SessionRun, TargetInfo } from './session.ts';
 
 const PROBE = readFileSync(join(POWERSHELL_DIR, 'probe.ps1'), 'utf8');
 const HOST_OUTPUT_LIMIT = 64 * 1024;
+const HOST_START_MS = 120_000;
 
 export interface LocalSessionOptions {
   /** Name the responder gave; defaults to the machine's hostname. */
@@ -81,6 +82,12 @@ export class LocalSession implements Session {
 
   private async startHost(): Promise<void> {
     this.host = takeWarmHost() ?? new PwshHost();
+    // A step's timeout covers the step, not PowerShell's start-up (seconds on a loaded machine).
+    const ready = await untilStopped(this.host.invoke('$null'), HOST_START_MS);
+    if (ready === 'timeout' || ready === 'aborted' || 'error' in ready) {
+      this.host.kill();
+      throw new HostLostError(ready === 'timeout' ? `PowerShell did not start within ${HOST_START_MS / 1000} s` : ready === 'aborted' ? 'aborted' : ready.error.message);
+    }
     if (this.opts.startupScript) {
       const src = readFileSync(this.opts.startupScript, 'utf8');
       await this.host.invoke(scriptBlockLine(src, '.'));
@@ -91,7 +98,11 @@ export class LocalSession implements Session {
     if (!this.host.alive) {
       // The last step's host was stopped: end its watchdog and temp folder before starting anew.
       await this.host.close();
-      await this.startHost();
+      try {
+        await this.startHost();
+      } catch (e) {
+        return { outcome: 'host-lost', hostOutput: `a new PowerShell host could not be started: ${(e as Error).message}`, durationMs: 0 };
+      }
     }
     const stage = opts.stageDir;
     // Push: each tool is copied into the step's staging folder and hashed again there.
