@@ -1,0 +1,173 @@
+// Files through the Remote Shell's PowerShell (WinRM has no file channel): fetched in chunks that
+// the target prints as base64 with each chunk's SHA-256, streamed to a `.part` file and checked
+// chunk by chunk, the whole file's SHA-256 compared on both ends at the end; a broken transfer
+// resumes after the prefix both ends agree on. Pushed the same way in reverse. Memory stays at
+// about one chunk whatever the file's size. Lines stay PowerShell 5.1 compatible.
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, openSync, readSync, renameSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+
+/** Sends one PowerShell line and returns what it printed (WinrmPowerShell fits). */
+export interface LineRunner {
+  call(line: string): Promise<{ stdout: string; stderr: string }>;
+}
+
+export class FileTransferError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FileTransferError';
+  }
+}
+
+export interface TransferOptions {
+  /** Bytes per chunk (default 1 MiB). */
+  chunkSize?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface TransferResult {
+  size: number;
+  sha256: string;
+  /** Bytes already verified from an earlier, broken transfer. */
+  resumedFrom: number;
+  bytesPerSecond: number;
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+/** PowerShell for "the path, decoded": nothing in a path can be read as code. */
+const pathExpr = (p: string) => `[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('${b64(p)}'))`;
+const HEX = `[BitConverter]::ToString($h).Replace('-','')`;
+
+function field(stdout: string, tag: string): string | undefined {
+  return new RegExp(`${tag}:(\\S*)`).exec(stdout)?.[1];
+}
+
+function fail(what: string, reply: { stdout: string; stderr: string }): never {
+  const said = (reply.stderr || reply.stdout).replace(/\s+/g, ' ').trim().slice(0, 300);
+  throw new FileTransferError(`${what}${said ? `: ${said}` : ''}`);
+}
+
+/** Size and SHA-256 of the first `length` bytes (all when omitted) of a file on the target. */
+export async function remoteHash(ps: LineRunner, path: string, length?: number): Promise<{ size: number; sha256: string }> {
+  const line =
+    `$ErrorActionPreference='Stop'; $p=${pathExpr(path)}; $f=[IO.File]::Open($p,'Open','Read','ReadWrite'); try { ` +
+    `$n=${length === undefined ? '$f.Length' : `[Math]::Min([int64]${length},$f.Length)`}; $s=[Security.Cryptography.SHA256]::Create(); $b=New-Object byte[] 1048576; $left=$n; ` +
+    `while ($left -gt 0) { $r=$f.Read($b,0,[int][Math]::Min($b.Length,$left)); if ($r -le 0) { break }; [void]$s.TransformBlock($b,0,$r,$null,0); $left-=$r }; ` +
+    `[void]$s.TransformFinalBlock($b,0,0); $h=$s.Hash; 'MAGPIE-SIZE:' + $f.Length; 'MAGPIE-HASHED:' + ($n-$left); 'MAGPIE-SHA256:' + ${HEX} } finally { $f.Dispose() }`;
+  const reply = await ps.call(line);
+  const size = field(reply.stdout, 'MAGPIE-SIZE');
+  const sha = field(reply.stdout, 'MAGPIE-SHA256');
+  const hashed = field(reply.stdout, 'MAGPIE-HASHED');
+  if (size === undefined || !sha || hashed === undefined) fail(`cannot read ${path} on the target`, reply);
+  return { size: Number(size), sha256: sha!.toLowerCase() };
+}
+
+function hashLocalPrefix(file: string, length: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    if (length === 0) return resolve(h.digest('hex'));
+    createReadStream(file, { start: 0, end: length - 1 })
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+/**
+ * Fetches `remotePath` into `localFile` (through `localFile.part`, renamed when complete and
+ * verified). An existing `.part` from a broken transfer is kept up to the last whole chunk whose
+ * prefix hashes the same on both ends, and the transfer goes on from there.
+ */
+export async function fetchFile(ps: LineRunner, remotePath: string, localFile: string, o: TransferOptions = {}): Promise<TransferResult> {
+  const chunk = o.chunkSize ?? 1024 * 1024;
+  const started = performance.now();
+  const whole = await remoteHash(ps, remotePath);
+  const part = `${localFile}.part`;
+
+  let offset = 0;
+  if (existsSync(part)) {
+    const have = Math.min(statSync(part).size, whole.size);
+    const keep = have - (have % chunk);
+    if (keep > 0 && (await remoteHash(ps, remotePath, keep)).sha256 === (await hashLocalPrefix(part, keep))) offset = keep;
+    truncateSync(part, offset);
+  }
+  const resumedFrom = offset;
+  const total = createHash('sha256');
+  if (offset) {
+    const fd = openSync(part, 'r');
+    const buf = Buffer.alloc(Math.min(chunk, 1024 * 1024));
+    for (let at = 0; at < offset; ) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, offset - at), at);
+      total.update(buf.subarray(0, n));
+      at += n;
+    }
+    closeSync(fd);
+  }
+
+  const fd = openSync(part, offset ? 'r+' : 'w');
+  try {
+    o.onProgress?.(offset, whole.size);
+    while (offset < whole.size) {
+      const line =
+        `$ErrorActionPreference='Stop'; $f=[IO.File]::Open(${pathExpr(remotePath)},'Open','Read','ReadWrite'); try { [void]$f.Seek(${offset},'Begin'); ` +
+        `$b=New-Object byte[] ${Math.min(chunk, whole.size - offset)}; $n=0; while ($n -lt $b.Length) { $r=$f.Read($b,$n,$b.Length-$n); if ($r -le 0) { break }; $n+=$r }; ` +
+        `$h=[Security.Cryptography.SHA256]::Create().ComputeHash($b,0,$n); [Console]::Out.Write('MAGPIE-CHUNK:' + ${HEX} + ':' + [Convert]::ToBase64String($b,0,$n) + [Environment]::NewLine) } finally { $f.Dispose() }`;
+      const reply = await ps.call(line);
+      const m = /MAGPIE-CHUNK:([0-9A-F]{64}):([A-Za-z0-9+/=]*)/.exec(reply.stdout);
+      if (!m) fail(`reading ${remotePath} at byte ${offset} on the target failed`, reply);
+      const data = Buffer.from(m![2], 'base64');
+      if (createHash('sha256').update(data).digest('hex') !== m![1].toLowerCase()) throw new FileTransferError(`chunk at byte ${offset} of ${remotePath} arrived damaged`);
+      if (!data.length) throw new FileTransferError(`${remotePath} shrank on the target during the transfer (at byte ${offset} of ${whole.size})`);
+      writeSync(fd, data, 0, data.length, offset);
+      total.update(data);
+      offset += data.length;
+      o.onProgress?.(offset, whole.size);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const sha256 = total.digest('hex');
+  if (sha256 !== whole.sha256) {
+    unlinkSync(part);
+    throw new FileTransferError(`${remotePath}: SHA-256 ${sha256} here is not the target's ${whole.sha256} (the file changed during the transfer?)`);
+  }
+  renameSync(part, localFile);
+  const seconds = (performance.now() - started) / 1000;
+  return { size: whole.size, sha256, resumedFrom, bytesPerSecond: (whole.size - resumedFrom) / Math.max(seconds, 1e-3) };
+}
+
+/** Pushes `localFile` to `remotePath` in chunks, each checked on the target, then the whole file's SHA-256. */
+export async function pushFile(ps: LineRunner, localFile: string, remotePath: string, o: TransferOptions = {}): Promise<TransferResult> {
+  const chunk = o.chunkSize ?? 256 * 1024;
+  const started = performance.now();
+  const size = statSync(localFile).size;
+  const total = createHash('sha256');
+  const fd = openSync(localFile, 'r');
+  const buf = Buffer.alloc(chunk);
+  try {
+    let offset = 0;
+    o.onProgress?.(0, size);
+    do {
+      const n = readSync(fd, buf, 0, chunk, offset);
+      const data = buf.subarray(0, n);
+      total.update(data);
+      const line =
+        `$ErrorActionPreference='Stop'; $b=[Convert]::FromBase64String('${data.toString('base64')}'); $f=[IO.File]::Open(${pathExpr(remotePath)},'${offset === 0 ? 'Create' : 'Open'}','Write','None'); ` +
+        `try { [void]$f.Seek(${offset},'Begin'); $f.Write($b,0,$b.Length) } finally { $f.Dispose() }; $h=[Security.Cryptography.SHA256]::Create().ComputeHash($b); 'MAGPIE-WROTE:' + ${HEX}`;
+      const reply = await ps.call(line);
+      const got = field(reply.stdout, 'MAGPIE-WROTE');
+      if (!got) fail(`writing ${remotePath} at byte ${offset} on the target failed`, reply);
+      if (got!.toLowerCase() !== createHash('sha256').update(data).digest('hex')) throw new FileTransferError(`chunk at byte ${offset} of ${remotePath} arrived damaged on the target`);
+      offset += n;
+      o.onProgress?.(offset, size);
+    } while (offset < size); // an empty file still takes one (empty) chunk, which creates it
+  } finally {
+    closeSync(fd);
+  }
+  return finishPush(ps, remotePath, size, total.digest('hex'), started);
+}
+
+async function finishPush(ps: LineRunner, remotePath: string, size: number, sha256: string, started: number): Promise<TransferResult> {
+  const there = await remoteHash(ps, remotePath);
+  if (there.size !== size || there.sha256 !== sha256) throw new FileTransferError(`${remotePath} on the target (${there.size} bytes, SHA-256 ${there.sha256}) is not what was sent (${size} bytes, ${sha256})`);
+  return { size, sha256, resumedFrom: 0, bytesPerSecond: size / Math.max((performance.now() - started) / 1000, 1e-3) };
+}
