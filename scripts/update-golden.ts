@@ -3,6 +3,7 @@
 // (test/fixtures/import/expected) and the infected host's findings (test/fixtures/triage).
 // The tests only compare with these files, so a wrong output can never bless itself on a test
 // run: run this on purpose, then review `git diff test/fixtures` before committing.
+// --import-only rewrites the importer goldens alone (no PowerShell needed, the triage golden untouched).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { triageFolder } from '../lib/triage/engine.ts';
@@ -18,6 +19,11 @@ function write(file: string, text: string): void {
 }
 
 for (const [kind, file] of IMPORT_CASES) write(importGoldenFile(file), JSON.stringify(importFixture(kind, file), null, 2) + '\n');
+
+if (process.argv.includes('--import-only')) {
+  console.log('Review the changes (git diff test/fixtures/import) before committing them.');
+  process.exit(0);
+}
 
 // The triage golden needs the recorded Windows host collected through real PowerShell.
 pwshOrFail();
