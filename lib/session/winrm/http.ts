@@ -94,10 +94,10 @@ export class WinrmHttp {
     }
   }
 
-  private raw(headers: Record<string, string>, body: Buffer): Promise<Raw> {
+  private raw(headers: Record<string, string>, body: Buffer, retried = false): Promise<Raw> {
     const timeoutMs = this.opts.requestTimeoutMs ?? 60000;
     const request = this.scheme === 'https' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
+    return new Promise<Raw>((resolve, reject) => {
       const req = request({ host: this.host, port: this.port, path: this.path, method: 'POST', agent: this.agent, headers: { ...headers, 'Content-Length': String(body.length) } }, (res) => {
         const parts: Buffer[] = [];
         const socket = res.socket; // captured now: a kept-alive socket goes back to the agent at the end
@@ -106,7 +106,12 @@ export class WinrmHttp {
         res.on('error', (e) => reject(this.networkError(e, true)));
       });
       req.setTimeout(timeoutMs, () => req.destroy(new WinrmTimeoutError(this.host, this.port, `${this.endpoint}: no answer within ${Math.round(timeoutMs / 1000)} s`)));
-      req.on('error', (e) => reject(e instanceof WinrmError ? e : this.networkError(e, false)));
+      req.on('error', (e: Error & { code?: string }) => {
+        // The server closed an idle kept-alive connection just as it was reused: the request never
+        // reached it, so it goes again once on a new connection (node's documented pattern).
+        if (!retried && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) resolve(this.raw(headers, body, true));
+        else reject(e instanceof WinrmError ? e : this.networkError(e, false));
+      });
       req.end(body);
     });
   }
