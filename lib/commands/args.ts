@@ -21,7 +21,7 @@ Usage:
   magpie verify   DIR... [--key PUBLIC_KEY] [--json]
   magpie sign     DIR... --key PRIVATE_KEY     (signs the custody head; SSH or PEM key)
   magpie pack     DIR [--out FILE.zip] [--json]
-  magpie triage   DIR... [--rules DIR]... [--ioc FILE]... [--vt] [--offline]
+  magpie triage   DIR... [--rules DIR]... [--ioc FILE]... [--strict-ioc] [--vt] [--offline]
                   [--vt-rate N] [--vt-cache DIR] [--json]
   magpie import   KIND FILE... --host NAME [--case ID] [--out DIR]
                   (KIND: autoruns, netstat, tasklist, processes-csv, defender)
