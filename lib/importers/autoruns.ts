@@ -6,7 +6,7 @@
 // - Velociraptor's Windows.Sysinternals.Autoruns rows (the CSV columns, one JSON object a line).
 import { parse } from 'csv-parse/sync';
 import { InputError } from '../errors.ts';
-import { DateReader } from './dates.ts';
+import { DateReader, hasZone } from './dates.ts';
 import { decodeText, hashOrNull, jsonItems, nonEmpty } from './text.ts';
 import type { Imported, ImportOptions, Importer } from './types.ts';
 import { childText, parseXml, XmlError } from './xml.ts';
@@ -27,6 +27,7 @@ export function autorunRecords(rows: Row[], name: string, opts: ImportOptions = 
   const warnings: string[] = [];
   const dates = new DateReader(name, opts.dateOrder).decide(rows.map((r) => r['Time']));
   const records = [];
+  let local = 0;
   for (const [i, r] of rows.entries()) {
     // Rows with an empty Entry are headers naming a location (a registry key, a folder). An entry
     // literally named "n/a" (autorunsc's word for a nameless entry) is an entry and is kept.
@@ -35,6 +36,8 @@ export function autorunRecords(rows: Row[], name: string, opts: ImportOptions = 
     const signerRaw = nonEmpty(r['Signer']);
     const verified = signerRaw ? /^\(Verified\)/i.test(signerRaw) : null;
     const enabled = nonEmpty(r['Enabled']);
+    const time = dates.iso(r['Time'], `entry ${i + 1} "${entry}"`);
+    if (time !== null && !hasZone(r['Time'])) local++;
     records.push({
       location: str(r['Entry Location']),
       entry,
@@ -48,7 +51,7 @@ export function autorunRecords(rows: Row[], name: string, opts: ImportOptions = 
       imagePath: nonEmpty(r['Image Path']),
       version: nonEmpty(r['Version']),
       launchString: nonEmpty(r['Launch String']),
-      time: dates.iso(r['Time'], `entry ${i + 1} "${entry}"`),
+      time,
       md5: hashOrNull(r['MD5'], 32),
       sha1: hashOrNull(r['SHA-1'], 40),
       sha256: hashOrNull(r['SHA-256'], 64),
@@ -57,6 +60,7 @@ export function autorunRecords(rows: Row[], name: string, opts: ImportOptions = 
   const has = (col: string) => rows.some((r) => col in r);
   if (!has('Signer') || rows.every((r) => !nonEmpty(r['Signer']))) warnings.push(`no signer column values: ${what} ran without -s, so signatures are unknown`);
   if (!has('SHA-256')) warnings.push(`no hash columns: ${what} ran without -h`);
+  if (local) warnings.push(`${name}: ${local} time${local === 1 ? ' was' : 's were'} written in the host's local time (${what} without -t), without a zone; read as UTC. ${what} -t writes UTC`);
   warnings.push(...dates.warnings());
   return { kind: 'autorun', records, warnings };
 }

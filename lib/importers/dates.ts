@@ -53,6 +53,14 @@ export function orderEvidence(v: unknown): DateOrder | 'either' | null {
   return null;
 }
 
+/** Whether a value says its zone: ISO with Z or an offset, /Date()/, DMTF, epoch numbers, autorunsc -t (documented as UTC). */
+export function hasZone(v: unknown): boolean {
+  if (typeof v === 'number') return true;
+  if (typeof v !== 'string') return false;
+  const s = v.trim();
+  return /^\/Date\(/.test(s) || /^\d{8}-\d{6}$/.test(s) || /^\d{14}\.\d{6}[+-]\d{3}$/.test(s) || /^\d{4}-\d{2}-\d{2}[T ][\d:.,]+\s*(Z|[+-]\d{2}:?\d{2})$/i.test(s);
+}
+
 /** One value → ISO UTC, with day/month order `order` for "a/b/yyyy" values; null when it is no date. */
 export function parseDate(v: unknown, order: DateOrder = 'mdy'): string | null {
   if (typeof v === 'number') {
