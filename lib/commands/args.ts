@@ -23,8 +23,9 @@ Usage:
   magpie pack     DIR [--out FILE.zip] [--json]
   magpie triage   DIR... [--rules DIR]... [--ioc FILE]... [--strict-ioc] [--vt] [--offline]
                   [--vt-rate N] [--vt-cache DIR] [--json]
-  magpie import   KIND FILE... --host NAME [--case ID] [--out DIR]
-                  (KIND: autoruns, netstat, tasklist, processes-csv, defender)
+  magpie import   KIND FILE... --host NAME [--case ID] [--out DIR] [--date-order dmy|mdy]
+  magpie import   --host NAME KIND:FILE... | --kind KIND FILE... [--kind KIND FILE...]
+                  (KIND: autoruns, netstat, tasklist, processes-csv, defender, velociraptor)
 
 Exit codes: 0 all ok, 1 some step or host failed, 2 bad usage or invalid input, 130 interrupted.
 Parameters: --param Name=value for a playbook parameter, --param step.Name=value for one step's.`;

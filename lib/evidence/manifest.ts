@@ -74,7 +74,11 @@ export const Manifest = z.strictObject({
   }),
   error: z.string().nullable().describe('why the host could not be collected, when it could not'),
   imported: z
-    .strictObject({ kind: z.string(), files: z.array(z.strictObject({ name: z.string(), size: z.number().int().nonnegative(), sha256 })) })
+    .strictObject({
+      kind: z.string(),
+      files: z.array(z.strictObject({ name: z.string(), size: z.number().int().nonnegative(), sha256, kind: z.string().optional() })),
+      capturedSeparately: z.boolean().optional().describe('several sources of one host, taken at different times: a PID in one may have been reused before another was taken'),
+    })
     .optional()
     .describe('set when the records come from existing tool output (magpie import), not from a live collection'),
   started: iso,

@@ -84,7 +84,10 @@ export async function importSources(sources: ImportSource[], opts: ImportRunOpti
   if (opts.dateOrder) playbookParams.dateOrder = opts.dateOrder;
   const plan: Plan = { playbook: { name: `import-${label}`, file: '(magpie import)', sha256: sha256Text(`import-${label}`), params: playbookParams }, steps };
   const writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: opts.host, transport: 'import', plan, operator: opts.operator });
-  writer.setImported({ kind: label, files: parsed.map(({ file, buf }) => ({ name: basename(file), size: buf.length, sha256: sha256Text(buf) })) }, opts.host);
+  writer.setImported(
+    { kind: label, files: parsed.map(({ file, buf, kind }) => ({ name: basename(file), size: buf.length, sha256: sha256Text(buf), kind })), ...(several ? { capturedSeparately: true } : {}) },
+    opts.host,
+  );
   const warnings: string[] = [];
   let records = 0;
   for (const [i, { file, result }] of parsed.entries()) {
