@@ -85,6 +85,8 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   const suppressed: Suppressed[] = [];
   for (const r of opts.rules.filter((x) => !x.allow)) byKind.set(r.def.logsource.category, [...(byKind.get(r.def.logsource.category) ?? []), r]);
   const groups = new Map<CompiledRule, Map<string, Group>>();
+  // Facts are derived for Windows records only (a Linux host says so in its host record).
+  let linux = false;
 
   const addFinding = (f: Omit<Finding, 'id' | 'host'>) => findings.push({ ...f, id: '', host });
   const ruleInfo = (r: CompiledRule): Finding['rule'] => ({ id: r.def.id, title: r.def.title, level: r.def.level, tags: r.def.tags, description: r.def.description.trim(), source: 'rule', file: r.file });
@@ -92,7 +94,7 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   const evaluate = (ref: RecordRef) => {
     counts[ref.kind] = (counts[ref.kind] ?? 0) + 1;
     const before = findings.length;
-    const facts = deriveFacts(ref.kind, ref.record);
+    const facts = linux ? undefined : deriveFacts(ref.kind, ref.record);
     if (facts) ref.record.facts = facts;
     for (const rule of byKind.get(ref.kind) ?? []) {
       if (!rule.match(ref.record)) continue;
@@ -153,6 +155,7 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   }
   // What the host says of itself (host-info) names it; the session's view is the fallback.
   if (typeof hostRef?.record.hostname === 'string' && hostRef.record.hostname) host = hostRef.record.hostname;
+  linux = hostRef?.record.os === 'linux';
   const byPid = new Map<number, RecordRef>();
   for (const p of processes) byPid.set(p.record.pid as number, p);
   for (const { record: p } of processes) {
