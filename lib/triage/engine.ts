@@ -3,7 +3,7 @@
 import type { RecordKind } from '../definitions.ts';
 import type { Manifest } from '../evidence/manifest.ts';
 import { readManifest, readRecords, type Located, type RecordRef } from '../records/reader.ts';
-import type { Intel, IocMatch } from './intel.ts';
+import { iocFindingInfo, type Intel, type IocMatch } from './intel.ts';
 import { getField, type Rec } from './matcher.ts';
 import type { Level } from './rule-def.ts';
 import { allowedBy, type CompiledRule } from './rules.ts';
@@ -121,14 +121,14 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
     }
     if (opts.intel) {
       for (const m of opts.intel.match(ref.record)) {
-        const what = m.ioc.type === 'hash' ? 'file hash' : m.ioc.type === 'ip' ? 'address' : 'domain';
+        const { what, level, listed } = iocFindingInfo(m);
         addFinding({
           rule: {
             id: `ioc-${m.ioc.type}`,
             title: `${what} on the IOC list: ${m.value}`,
-            level: m.ioc.type === 'hash' ? 'critical' : 'high',
+            level,
             tags: ['ioc'],
-            description: `The ${m.field} of this ${ref.kind} record is listed as ${m.ioc.value} in ${m.ioc.source}. Treat the host as compromised: isolate it, collect memory before rebooting, and look for the same indicator on other hosts.`,
+            description: `The ${m.field} of this ${ref.kind} record is listed as ${listed}. Treat the host as compromised: isolate it, collect memory before rebooting, and look for the same indicator on other hosts.`,
             source: 'ioc',
           },
           kind: ref.kind,
