@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { IMPORTERS, importFiles } from '../lib/importers/import.ts';
 import { DateReader, parseDate } from '../lib/importers/dates.ts';
 import { parseXml } from '../lib/importers/xml.ts';
+import { autorunRecords } from '../lib/importers/autoruns.ts';
 import { triageFolder } from '../lib/triage/engine.ts';
 import { loadRules } from '../lib/triage/rules.ts';
 import { RECORD_SCHEMAS } from '../lib/records/schemas.ts';
@@ -297,6 +298,17 @@ test('magpie import: --kind pairs, the old single-kind form, --date-order, and m
   const nokind = cli(['import', '--host', 'WS-042', '--out', out, join(DIR, 'netstat-an.txt')]);
   assert.is(nokind.code, 2);
   assert.match(nokind.stderr, /netstat-an\.txt: no kind for this file/);
+});
+
+test('autorunsc -s: a blank Signer means no signature; without -s, or for a missing file, it stays unknown', () => {
+  const row = (entry: string, signer: string, image: string) => ({ 'Entry Location': 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run', Entry: entry, Enabled: 'enabled', Signer: signer, 'Image Path': image });
+  const withS = autorunRecords(
+    [row('SecurityHealth', '(Verified) Microsoft Windows', 'c:\\windows\\system32\\securityhealthsystray.exe'), row('updater', '', 'c:\\windows\\qxwvbn.exe'), row('gone', '', 'File not found: C:\\old\\app.exe')],
+    'with-s.csv',
+  ).records as { entry: string; signed: boolean | null }[];
+  assert.equal(withS.map((r) => [r.entry, r.signed]), [['SecurityHealth', true], ['updater', false], ['gone', null]]);
+  const withoutS = autorunRecords([row('updater', '', 'c:\\windows\\qxwvbn.exe')], 'without-s.csv').records as { signed: boolean | null }[];
+  assert.is(withoutS[0].signed, null);
 });
 
 test.run();

@@ -28,6 +28,9 @@ export function autorunRecords(rows: Row[], name: string, opts: ImportOptions = 
   const dates = new DateReader(name, opts.dateOrder).decide(rows.map((r) => r['Time']));
   const records = [];
   let local = 0;
+  // With -s, autorunsc leaves Signer blank for an image with no signature at all: blank then means
+  // "not signed", not "unknown" (when no row has a signer, -s was not given and nothing is known).
+  const checked = rows.some((r) => nonEmpty(r['Signer']));
   for (const [i, r] of rows.entries()) {
     // Rows with an empty Entry are headers naming a location (a registry key, a folder). An entry
     // literally named "n/a" (autorunsc's word for a nameless entry) is an entry and is kept.
@@ -47,7 +50,7 @@ export function autorunRecords(rows: Row[], name: string, opts: ImportOptions = 
       description: nonEmpty(r['Description']),
       company: nonEmpty(r['Company']),
       signer: signerRaw ? signerRaw.replace(/^\((Not )?Verified\)\s*/i, '') || null : null,
-      signed: signerRaw === null ? null : verified,
+      signed: signerRaw !== null ? verified : checked && nonEmpty(r['Image Path']) && !/^file not found/i.test(str(r['Image Path'])) ? false : null,
       imagePath: nonEmpty(r['Image Path']),
       version: nonEmpty(r['Version']),
       launchString: nonEmpty(r['Launch String']),
