@@ -4,22 +4,36 @@ import type { Finding, TriageResult } from './engine.ts';
 import { levelRank } from './engine.ts';
 import { LEVELS, type Level } from './rule-def.ts';
 import type { RecordRef } from '../records/reader.ts';
+import { imagesOf, prioritise, type FindingGroup } from './prioritise.ts';
 
 export function escapeHtml(v: unknown): string {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 const CSS = `
-body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
-header{background:#1d232a;color:#fff;padding:16px 24px}header h1{margin:0;font-size:20px}
-main{padding:16px 24px;max-width:1200px}section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 16px;margin:0 0 16px}
-h2{font-size:16px;margin:0 0 8px}table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f3;vertical-align:top}
-.lvl{display:inline-block;min-width:84px;padding:1px 6px;border-radius:4px;color:#fff;font-weight:600;text-transform:uppercase;font-size:11px;text-align:center}
-.lvl.critical{background:#7a0019}.lvl.high{background:#c62828}.lvl.medium{background:#ef6c00}.lvl.low{background:#2e7d32}.lvl.informational{background:#546e7a}
-pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;margin:4px 0;font-size:12px}
-.finding{border-left:4px solid #c62828;padding:4px 12px;margin:8px 0}.finding.medium{border-color:#ef6c00}.finding.low,.finding.informational{border-color:#546e7a}.finding.critical{border-color:#7a0019}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9;overflow-wrap:anywhere}
+header{background:#1d232a;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}header div{color:#d5dae0;font-size:13px}
+main{padding:16px 24px;max-width:1280px}section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 16px;margin:0 0 16px;min-width:0}
+h2{font-size:16px;margin:0 0 8px}h3{font-size:15px;margin:0;font-weight:600}
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f3;vertical-align:top}
+#host table{table-layout:fixed}#host th{width:230px}#steps td:nth-child(2),#steps td:nth-child(6){word-break:break-word}
+.lvl{display:inline-block;min-width:84px;padding:1px 6px;border-radius:4px;color:#fff;font-weight:600;text-transform:uppercase;font-size:11px;line-height:18px;text-align:center;vertical-align:1px}
+.lvl.critical{background:#7a0019}.lvl.high{background:#b71c1c}.lvl.medium{background:#a84300}.lvl.low{background:#2e6b30}.lvl.informational{background:#4f5b66}
+#summary table td{white-space:nowrap}
+pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;margin:4px 0;font-size:12px;max-height:420px;overflow-y:auto}
+code,.path{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
+.finding{border-left:4px solid #b71c1c;padding:6px 12px;margin:10px 0;background:#fff}.finding.medium{border-color:#a84300}.finding.low{border-color:#2e6b30}.finding.informational{border-color:#4f5b66}.finding.critical{border-color:#7a0019}
+.finding p{margin:4px 0}.finding .thing{font-size:15px}.finding .where{display:block;color:#3d4650;margin:2px 0 0 92px}
+.count{display:inline-block;background:#1d232a;color:#fff;border-radius:10px;padding:0 7px;font-size:12px;font-weight:600;margin-left:4px}
+.corr{display:inline-block;background:#fff3e0;color:#6d2c00;border:1px solid #f0c89a;border-radius:4px;padding:0 6px;font-size:12px;margin-left:4px}
+.corr.ioc{background:#ffebee;color:#7a0019;border-color:#f3b6bf}
+details{margin:4px 0}summary{cursor:pointer;color:#3d4650;font-size:13px}
+#act{border:2px solid #b71c1c}#act ol{margin:0;padding-left:24px}#act li{margin:3px 0}#act li>*{vertical-align:middle}
+#act li{display:list-item}#act .row{display:flex}#act .thing{display:inline-block;max-width:30%;margin:0 10px 0 8px;font-weight:600;color:#1d232a;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+#act .why{display:inline-block;max-width:calc(70% - 290px);color:#3d4650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}#act .at{float:right;white-space:nowrap;word-break:normal;color:#5c6670;margin-left:8px;line-height:22px}
 .tree ul{list-style:none;margin:0;padding-left:18px;border-left:1px dotted #c4c9d0}.tree li{margin:1px 0}.flag{background:#ffebee;color:#7a0019;font-weight:600}
-.muted{color:#66707a}.ok{color:#2e7d32}.bad{color:#c62828}code{font-size:12px}`;
+.muted{color:#5c6670}.ok{color:#2e6b30}.bad{color:#b71c1c}`;
 
 function summary(findings: Finding[]): string {
   const counts = new Map<Level, number>();
@@ -28,17 +42,73 @@ function summary(findings: Finding[]): string {
   return `<section id="summary"><h2>Summary</h2><table><tr>${cells}</tr></table></section>`;
 }
 
-function findingHtml(f: Finding): string {
+/** What makes a group rank above others of its level, in words. */
+function corroborationHtml(g: FindingGroup): string {
+  const parts: string[] = [];
+  if (g.findings.length > 1) parts.push(`<span class="count" title="identical findings">×${g.findings.length}</span>`);
+  if (g.ioc && g.first.rule.source !== 'ioc') parts.push('<span class="corr ioc">IOC hit</span>');
+  if (g.virustotal && g.first.rule.source !== 'virustotal') parts.push('<span class="corr ioc">VirusTotal verdict</span>');
+  const rules = g.alsoFlaggedBy.filter((t) => t !== 'IOC list' && t !== 'VirusTotal');
+  if (rules.length) parts.push(`<span class="corr" title="${escapeHtml(rules.join('; '))}">also flagged by ${rules.length} other rule${rules.length > 1 ? 's' : ''}</span>`);
+  return parts.join(' ');
+}
+
+const loc = (f: Finding) => `${f.location.file}:${f.location.line}`;
+
+/** One line of the "act on these first" list: level, the thing, why, where. */
+function actItem(e: ActEntry): string {
+  const g = e.groups[0];
+  const findings = e.groups.reduce((n, x) => n + x.findings.length, 0);
+  const others = [...new Set(e.groups.slice(1).map((x) => (x.first.rule.source === 'ioc' ? 'IOC list' : x.first.rule.title.replace(/ \(\d+ distinct [^)]*\)$/, ''))))];
+  const extra = [...new Set([...others, ...g.alsoFlaggedBy])].filter((t) => t !== g.first.rule.title);
+  const why = `${g.first.rule.title}${extra.length ? ` + ${extra.length} more rule${extra.length > 1 ? 's' : ''}` : ''}`;
+  const full = [g.first.rule.title, ...extra].join('; ');
+  const where = `${loc(g.first)}${findings > 1 ? ` (+${findings - 1})` : ''}`;
+  return `<li><span class="lvl ${g.level}">${g.level}</span><a class="thing" href="#${escapeHtml(g.first.id)}" title="${escapeHtml(g.subject.detail)}">${escapeHtml(g.subject.name)}</a><span class="why" title="${escapeHtml(full)}">${escapeHtml(why)}</span><code class="at">${escapeHtml(where)}</code></li>`;
+}
+
+interface ActEntry {
+  groups: FindingGroup[];
+  images: Set<string>;
+}
+
+/** The top few things to act on: items that share an image or thing with a listed one join it. */
+function actFirst(groups: FindingGroup[]): string {
+  const entries: ActEntry[] = [];
+  for (const g of groups) {
+    if (levelRank(g.level) < levelRank('medium')) break;
+    const images = new Set([`subject:${g.subject.key}`, ...g.findings.flatMap(imagesOf)]);
+    const same = entries.find((e) => [...images].some((i) => e.images.has(i)));
+    if (same) {
+      same.groups.push(g);
+      continue;
+    }
+    if (entries.length >= ACT_FIRST) continue;
+    entries.push({ groups: [g], images });
+  }
+  if (!entries.length) return '';
+  return `<section id="act"><h2>Act on these first</h2><ol>${entries.map(actItem).join('')}</ol></section>`;
+}
+
+function groupHtml(g: FindingGroup): string {
+  const f = g.first;
   const group = f.group
     ? `<p>${f.group.count} records, ${f.group.distinct} distinct values by ${escapeHtml(JSON.stringify(f.group.by))}: ${f.group.values.slice(0, 20).map(escapeHtml).join(', ')}${f.group.distinct > 20 ? ', …' : ''}</p>
-       <p class="muted">records at ${f.group.locations.slice(0, 10).map((l) => `${escapeHtml(l.file)}:${l.line}`).join(', ')}${f.group.count > 10 ? ', …' : ''}</p>`
+  <p class="muted">records at ${f.group.locations.slice(0, 10).map((l) => `<code>${escapeHtml(l.file)}:${l.line}</code>`).join(', ')}${f.group.count > 10 ? ', …' : ''}</p>`
     : '';
-  return `<div class="finding ${f.rule.level}" id="${escapeHtml(f.id)}">
-  <p><span class="lvl ${f.rule.level}">${f.rule.level}</span> <strong>${escapeHtml(f.rule.title)}</strong> <span class="muted">${escapeHtml(f.id)} · ${escapeHtml(f.rule.id)} · ${f.rule.tags.map(escapeHtml).join(' ')}</span></p>
+  const shown = g.findings.slice(0, LOCATIONS);
+  const locations = shown.map((x) => `<code>${escapeHtml(loc(x))}</code>${x.kind === 'process' && x.record.pid !== undefined ? ` (pid ${escapeHtml(x.record.pid)})` : ''}`).join(', ');
+  const more = g.findings.length > LOCATIONS ? `, and ${g.findings.length - LOCATIONS} more` : '';
+  // Every finding id keeps an anchor (the process tree links to them).
+  const anchors = g.findings.slice(1).map((x) => `<span id="${escapeHtml(x.id)}"></span>`).join('');
+  const also = g.alsoFlaggedBy.length ? `<p class="muted">Also flagged: ${g.alsoFlaggedBy.map(escapeHtml).join('; ')}</p>` : '';
+  return `<div class="finding ${g.level}" id="${escapeHtml(f.id)}">${anchors}
+  <h3><span class="lvl ${g.level}">${g.level}</span> <span class="thing">${escapeHtml(g.subject.name)}</span> ${corroborationHtml(g)}${g.subject.detail ? `<span class="where path">${escapeHtml(g.subject.detail)}</span>` : ''}</h3>
+  <p><strong>${escapeHtml(f.rule.title)}</strong> <span class="muted">${g.findings.map((x) => escapeHtml(x.id)).slice(0, LOCATIONS).join(' ')} · ${escapeHtml(f.rule.id)}${f.rule.tags.length ? ` · ${f.rule.tags.map(escapeHtml).join(' ')}` : ''}</span></p>
   <p>${escapeHtml(f.rule.description)}</p>
-  ${group}
-  <p class="muted">evidence: <code>${escapeHtml(f.location.file)}:${f.location.line}</code> (${escapeHtml(f.kind)})</p>
-  <pre>${escapeHtml(JSON.stringify(f.record, null, 2))}</pre>
+  ${also}${group}
+  <p class="muted">${g.findings.length > 1 ? `${g.findings.length} times, at ` : 'evidence: '}${locations}${more} (${escapeHtml(f.kind)})</p>
+  <details><summary>record</summary><pre>${escapeHtml(JSON.stringify(f.record, null, 2))}</pre></details>
 </div>`;
 }
 
@@ -107,29 +177,34 @@ function tree(r: TriageResult): string {
   return `<section id="tree" class="tree"><h2>Process tree</h2><ul>${items}</ul>${more}</section>`;
 }
 
-/** A report a person reads: at most this many findings of one rule, and this many tree nodes. */
+/** A report a person reads: at most this many items of one rule, tree nodes, locations per item, act-first items. */
 const PER_RULE = 100;
 const TREE_NODES = 5000;
+const LOCATIONS = 12;
+export const ACT_FIRST = 5;
 
 export function renderReport(r: TriageResult, meta: { generated: string; tool: string; evidenceDir: string }): string {
-  const all = [...r.findings].sort((a, b) => levelRank(b.rule.level) - levelRank(a.rule.level));
+  const groups = prioritise(r.findings);
   const perRule = new Map<string, number>();
-  const findings = all.filter((f) => {
-    const n = (perRule.get(f.rule.id) ?? 0) + 1;
-    perRule.set(f.rule.id, n);
+  const shown = groups.filter((g) => {
+    const n = (perRule.get(g.first.rule.id) ?? 0) + 1;
+    perRule.set(g.first.rule.id, n);
     return n <= PER_RULE;
   });
   const cut = [...perRule].filter(([, n]) => n > PER_RULE).map(([id, n]) => `${escapeHtml(id)}: ${n - PER_RULE} more`);
   const problems = r.problems.length ? `<section id="problems"><h2>Records that could not be read</h2><pre>${escapeHtml(r.problems.slice(0, 200).join('\n'))}${r.problems.length > 200 ? `\n… ${r.problems.length - 200} more` : ''}</pre></section>` : '';
+  const n = r.findings.length;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; form-action 'none'">
 <meta name="referrer" content="no-referrer">
 <title>Magpie triage — ${escapeHtml(r.host)}</title><style>${CSS}</style></head>
-<body><header><h1>Magpie triage — ${escapeHtml(r.host)}</h1><div>${escapeHtml(r.manifest.case)} · generated ${escapeHtml(meta.generated)} by ${escapeHtml(meta.tool)} · evidence ${escapeHtml(meta.evidenceDir)}</div></header>
+<body><header><h1>Magpie triage — ${escapeHtml(r.host)}</h1><div>${escapeHtml(r.manifest.case)} · generated ${escapeHtml(meta.generated)} by ${escapeHtml(meta.tool)} · evidence <span class="path">${escapeHtml(meta.evidenceDir)}</span></div></header>
 <main>
-${summary(findings)}
-<section id="findings"><h2>Findings (${all.length})</h2>${findings.length ? findings.map(findingHtml).join('\n') : '<p>No rule matched.</p>'}${cut.length ? `<p class="muted">Not shown here (all are in findings.json): ${cut.join('; ')}</p>` : ''}</section>
+${actFirst(shown)}
+${summary(r.findings)}
+<section id="findings"><h2>Findings (${n}${shown.length !== n ? `, in ${shown.length} item${shown.length > 1 ? 's' : ''}` : ''})</h2>${n ? '<p class="muted">Most urgent first: level, then corroboration (other rules on the same image, an IOC hit, a VirusTotal verdict); identical findings (same rule, same thing) are one item with a count.</p>' : ''}${shown.length ? shown.map(groupHtml).join('\n') : '<p>No rule matched.</p>'}${cut.length ? `<p class="muted">Not shown here (all are in findings.json): ${cut.join('; ')}</p>` : ''}</section>
 ${hostFacts(r)}
 ${steps(r)}
 ${tree(r)}
