@@ -107,7 +107,7 @@ test('"act on these first" is at the top, bounded, one line per thing: level, th
   const first = /<li>([\s\S]*?)<\/li>/.exec(act!)![1];
   assert.match(first, /lvl critical/);
   assert.match(first, />worm\.exe</);
-  assert.match(first, /Rule worm \+ 1 more rule/, 'the autostart of the same image joins it, as a reason');
+  assert.match(first, /Rule worm<\/span><span class="more">\+ 1 more rule</, 'the autostart of the same image joins it, as a reason');
   assert.match(first, /steps\/01\/records\.jsonl:\d+/, 'where');
   assert.not.ok(act!.includes('>wormsvc<'), 'the same image is not listed twice');
   assert.not.ok(act!.includes('lvl low'));

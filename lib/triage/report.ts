@@ -29,9 +29,9 @@ code,.path{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;wo
 .corr{display:inline-block;background:#fff3e0;color:#6d2c00;border:1px solid #f0c89a;border-radius:4px;padding:0 6px;font-size:12px;margin-left:4px}
 .corr.ioc{background:#ffebee;color:#7a0019;border-color:#f3b6bf}
 details{margin:4px 0}summary{cursor:pointer;color:#3d4650;font-size:13px}
-#act{border:2px solid #b71c1c}#act ol{margin:0;padding-left:24px}#act li{margin:3px 0}#act li>*{vertical-align:middle}
-#act li{display:list-item}#act .row{display:flex}#act .thing{display:inline-block;max-width:30%;margin:0 10px 0 8px;font-weight:600;color:#1d232a;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-#act .why{display:inline-block;max-width:calc(70% - 290px);color:#3d4650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}#act .at{float:right;white-space:nowrap;word-break:normal;color:#5c6670;margin-left:8px;line-height:22px}
+#act{border:2px solid #b71c1c}#act ol{margin:0;padding-left:24px}#act li{margin:3px 0}
+#act .row{display:flex;align-items:center;gap:8px;min-width:0}#act .lvl{flex:none}#act .thing{flex:0 1 auto;max-width:32%;font-weight:600;color:#1d232a;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+#act .why{flex:1 1 0;min-width:0;color:#3d4650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}#act .more{flex:none;color:#6d2c00;font-size:12px}#act .at{flex:none;white-space:nowrap;word-break:normal;color:#5c6670}
 .tree ul{list-style:none;margin:0;padding-left:18px;border-left:1px dotted #c4c9d0}.tree li{margin:1px 0}.flag{background:#ffebee;color:#7a0019;font-weight:600}
 .muted{color:#5c6670}.ok{color:#2e6b30}.bad{color:#b71c1c}`;
 
@@ -61,10 +61,10 @@ function actItem(e: ActEntry): string {
   const findings = e.groups.reduce((n, x) => n + x.findings.length, 0);
   const others = [...new Set(e.groups.slice(1).map((x) => (x.first.rule.source === 'ioc' ? 'IOC list' : x.first.rule.title.replace(/ \(\d+ distinct [^)]*\)$/, ''))))];
   const extra = [...new Set([...others, ...g.alsoFlaggedBy])].filter((t) => t !== g.first.rule.title);
-  const why = `${g.first.rule.title}${extra.length ? ` + ${extra.length} more rule${extra.length > 1 ? 's' : ''}` : ''}`;
+  const more = extra.length ? `+ ${extra.length} more rule${extra.length > 1 ? 's' : ''}` : '';
   const full = [g.first.rule.title, ...extra].join('; ');
   const where = `${loc(g.first)}${findings > 1 ? ` (+${findings - 1})` : ''}`;
-  return `<li><span class="lvl ${g.level}">${g.level}</span><a class="thing" href="#${escapeHtml(g.first.id)}" title="${escapeHtml(g.subject.detail)}">${escapeHtml(g.subject.name)}</a><span class="why" title="${escapeHtml(full)}">${escapeHtml(why)}</span><code class="at">${escapeHtml(where)}</code></li>`;
+  return `<li><div class="row"><span class="lvl ${g.level}">${g.level}</span><a class="thing" href="#${escapeHtml(g.first.id)}" title="${escapeHtml(g.subject.detail)}">${escapeHtml(g.subject.name)}</a><span class="why" title="${escapeHtml(full)}">${escapeHtml(g.first.rule.title)}</span>${more ? `<span class="more">${more}</span>` : ''}<code class="at">${escapeHtml(where)}</code></div></li>`;
 }
 
 interface ActEntry {
