@@ -45,7 +45,8 @@ export function subjectOf(f: Finding): Subject {
     }
     case 'autorun': {
       const entry = str(r.entry) || baseName(str(r.imagePath)) || str(r.launchString);
-      const image = str(r.imagePath) || str(r.launchString);
+      // A launcher (cmd.exe /c …) says less than the line it runs.
+      const image = str(r.imagePath) && /[\\/]/.test(str(r.imagePath)) ? str(r.imagePath) : str(r.launchString) || str(r.imagePath);
       const where = str(r.location);
       return withKey(entry, [image, where].filter(Boolean).join(' · '), `${where}|${entry}|${image}`);
     }
