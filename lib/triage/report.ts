@@ -24,7 +24,7 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;
 pre{background:#f3f4f6;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;margin:4px 0;font-size:12px;max-height:420px;overflow-y:auto}
 code,.path{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
 .finding{border-left:4px solid #b71c1c;padding:6px 12px;margin:10px 0;background:#fff}.finding.medium{border-color:#a84300}.finding.low{border-color:#2e6b30}.finding.informational{border-color:#4f5b66}.finding.critical{border-color:#7a0019}
-.finding p{margin:4px 0}.finding .thing{font-size:15px}.finding .where{display:block;color:#3d4650;margin:2px 0 0 92px}
+.finding p{margin:4px 0}.finding p code{display:inline-block;max-width:100%}.finding .thing{font-size:15px}.finding .where{display:block;color:#3d4650;margin:2px 0 0 92px}
 .count{display:inline-block;background:#1d232a;color:#fff;border-radius:10px;padding:0 7px;font-size:12px;font-weight:600;margin-left:4px}
 .corr{display:inline-block;background:#fff3e0;color:#6d2c00;border:1px solid #f0c89a;border-radius:4px;padding:0 6px;font-size:12px;margin-left:4px}
 .corr.ioc{background:#ffebee;color:#7a0019;border-color:#f3b6bf}
