@@ -11,7 +11,7 @@
 //   BENCH_SSH_C1_HOSTS=30          at concurrency 1, collect only this many of them (a run of all
 //                                  200 one by one takes long, and says nothing more per host)
 //   BENCH_SSH_STEP_RUNS=30         interleaved pairs for the per-step overhead (first 3 dropped)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { connect } from 'node:net';
@@ -43,6 +43,8 @@ if (CONCURRENCY.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`BEN
 const pwsh = requirePwsh();
 const magpie = join(ROOT_DIR, 'bin', 'magpie.js');
 const scratch = mkdtempSync(join(tmpdir(), 'magpie-bench-ssh-'));
+/** The magpie CLI running now, stopped with the bench on Ctrl-C or SIGTERM. */
+let runningCli: ChildProcess | undefined;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n: number, digits = 0) => n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
@@ -188,6 +190,7 @@ async function fanOut(concurrency: number, targets: string[], servers: Sshd[], b
   const before = snapshot(servers);
   const t0 = performance.now();
   const child = spawn(process.execPath, [magpie, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  runningCli = child;
   // Only the last line matters (the summary): the events before it are not kept.
   let partial = '';
   let lastLine = '';
@@ -203,6 +206,7 @@ async function fanOut(concurrency: number, targets: string[], servers: Sshd[], b
   const sampler = setInterval(() => (peak = Math.max(peak, hwmMb(child.pid!))), 200);
   const killer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
   const code = await new Promise<number | null>((r) => child.on('close', r));
+  runningCli = undefined;
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
   clearTimeout(killer);
@@ -391,22 +395,30 @@ function report(runs: FanOut[], step: StepOverhead, machine: string, servers: nu
     const done = r.failure ? ` — **${r.hosts - r.completed} did not complete**` : '';
     return `| ${r.concurrency} | ${r.hosts}${sub}${done} | ${r.seconds.toFixed(1)} s | **${fmt(r.hostsPerMin, 1)}** | **${r.peakRssMb.toFixed(0)} MB** | ${fmt(busy)} % | ${(r.cpu.magpie / r.hosts).toFixed(2)} s | ${(r.cpu.targets / r.hosts).toFixed(2)} s | ${Math.max(0, r.cpu.machine - r.cpu.magpie - r.cpu.targets).toFixed(0)} s |`;
   });
-  // The CPU a host costs, from the busiest run where every host completed.
-  const ref = [...runs].reverse().find((r) => !r.failure && r.concurrency > 1) ?? [...runs].reverse().find((r) => !r.failure) ?? top;
-  const perHostTarget = ref.cpu.targets / ref.hosts;
-  const perHostMagpie = ref.cpu.magpie / ref.hosts;
   const cores = cpus().length;
-  const ceilingHere = (cores * 60) / (perHostTarget + perHostMagpie);
+  const perHost = (r: FanOut) => ({ targets: r.cpu.targets / r.hosts, magpie: r.cpu.magpie / r.hosts });
+  // The cheapest a host was (least contention): the most these cores can finish, at best.
+  const ref = [...runs].sort((x, y) => perHost(x).targets + perHost(x).magpie - perHost(y).targets - perHost(y).magpie)[0];
+  const perHostTarget = perHost(ref).targets;
+  const perHostMagpie = Math.min(...runs.map((r) => perHost(r).magpie));
+  const ceilingHere = (cores * 60) / (perHostTarget + perHost(ref).magpie);
   const ceilingMagpie = (cores * 60) / perHostMagpie;
-  const busyRef = (ref.cpu.machine / ref.cpu.capacity) * 100;
-  const busyOne = one ? (one.cpu.machine / one.cpu.capacity) * 100 : undefined;
+  const busy = (r: FanOut) => (r.cpu.machine / r.cpu.capacity) * 100;
+  const other = (r: FanOut) => Math.max(0, r.cpu.machine - r.cpu.magpie - r.cpu.targets);
   // Other work: what the machine's busy time holds beyond Magpie and the targets, over all runs.
-  const otherCpu = runs.reduce((sum, r) => sum + Math.max(0, r.cpu.machine - r.cpu.magpie - r.cpu.targets), 0);
+  const otherCpu = runs.reduce((sum, r) => sum + other(r), 0);
   const capacity = runs.reduce((sum, r) => sum + r.cpu.capacity, 0);
   const loaded = otherCpu / capacity > 0.05 || load.before[0] > 0.5;
-  const topPerHost = top.cpu.targets / top.hosts;
-  const contended = top !== ref && topPerHost > 1.3 * perHostTarget;
   const ok = !failed.length && ratio !== undefined && ratio >= 20 && top.peakRssMb <= 300 && step.diff <= 50;
+  const byConcurrency = [...runs].sort((x, y) => x.concurrency - y.concurrency);
+  const list = (f: (r: FanOut) => string) => byConcurrency.map(f).join(' → ');
+  const atOne = one
+    ? busy(one) < 50
+      ? `At concurrency 1 a host mostly waits (PowerShell starting, round trips): the cores were ${fmt(busy(one))} % busy, so ${fmt(one.hostsPerMin, 1)} hosts/min is a latency figure and more hosts at once have idle cores to use.`
+      : `At concurrency 1 the cores were already ${fmt(busy(one))} % busy${
+          other(one) > 0.1 * one.cpu.capacity ? ` (${fmt((other(one) / one.cpu.capacity) * 100)} % of their time other work on the machine)` : ''
+        }: one host at a time already used ${(one.cpu.targets / one.seconds).toFixed(1)} of the ${cores} cores on average for the targets' side alone (its PowerShell starting, the probe, prelude and steps, and its sshd), so more hosts at once have little idle capacity to use.`
+    : '';
   const startTimeouts = failed.filter((r) => /did not answer a plain PowerShell statement/.test(r.failure!));
 
   const markdown = `## Remote collection over SSH (${new Date().toISOString().slice(0, 10)})
@@ -428,31 +440,26 @@ ${failed.map((r) => `\n**Concurrency ${r.concurrency} failed**: ${r.failure}`).j
     startTimeouts.length
       ? `
 These are loopback targets: ${startTimeouts[0].concurrency} PowerShell processes start at once on the same ${cores} cores (one pwsh start alone costs ${startCpu.toFixed(2)} CPU-seconds here, so ${startTimeouts[0].concurrency} of them need ${fmt(startTimeouts[0].concurrency * startCpu)} CPU-seconds, ${fmt((startTimeouts[0].concurrency * startCpu) / cores)} s of both cores, before any other work on the machine),
-and they share the cores evenly, so they all finish late together: past Magpie's fixed 60 s deadline for a PowerShell start. A host that misses it
-is abandoned, but its PowerShell goes on starting (its channel is closed, the process is not stopped), so the next hosts start on even busier cores.
+sharing the cores evenly, so a start can take longer than Magpie's fixed 60 s deadline for a PowerShell start (not settable from the CLI). A host that misses
+it is abandoned, but its PowerShell goes on starting (its channel is closed, the process is not stopped), so the hosts after it start on busier cores.
 `
       : ''
   }
-What bounds the throughput here: the targets are not other machines. Each host's PowerShell
-(start-up, the identification probe, the prelude and the three steps) and its sshd run on the same
-${cores} cores as Magpie, and cost ${perHostTarget.toFixed(2)} CPU-seconds a host against Magpie's ${perHostMagpie.toFixed(2)} (at concurrency ${ref.concurrency}).
-So ${cores} cores can finish at most ${cores} × 60 / ${(perHostTarget + perHostMagpie).toFixed(2)} ≈ **${fmt(ceilingHere)} hosts/min** whatever the concurrency;
-at concurrency ${ref.concurrency} the cores were ${fmt(busyRef)} % busy and the run reached ${fmt(ref.hostsPerMin, 1)}.${
-    contended
-      ? ` More concurrency than the cores can serve only adds contention: at ${top.concurrency} the targets' CPU a host rose to ${topPerHost.toFixed(2)} s (${top.concurrency} .NET runtimes starting and collecting garbage side by side on ${cores} cores) and the run reached ${fmt(top.hostsPerMin, 1)} hosts/min.`
+What bounds the throughput here: the targets are not other machines. Each host's sshd and
+PowerShell (start-up, the identification probe, the prelude and the three steps) run on the same
+${cores} cores as Magpie. At its cheapest (concurrency ${ref.concurrency}) a host cost the targets' side ${perHostTarget.toFixed(2)} CPU-seconds and
+Magpie ${perHost(ref).magpie.toFixed(2)}; one bare \`pwsh -NoProfile -Command 1\` alone costs ${startCpu.toFixed(2)} here. So ${cores} cores finish at most
+${cores} × 60 / ${(perHostTarget + perHost(ref).magpie).toFixed(2)} ≈ **${fmt(ceilingHere)} hosts/min**, however many hosts run at once. ${atOne}${
+    byConcurrency.length > 1
+      ? `
+By concurrency (${list((r) => String(r.concurrency))}): a host's CPU on the targets' side ${list((r) => perHost(r).targets.toFixed(2))} s, throughput ${list((r) => fmt(r.hostsPerMin, 1))} hosts/min${
+          byConcurrency.at(-1)!.hostsPerMin < byConcurrency[0].hostsPerMin ? `: past what the cores can serve, more hosts at once only add contention (that many .NET runtimes starting and collecting garbage side by side), and the rate falls` : ''
+        }.`
       : ''
-  }
-${
-    one && busyOne !== undefined
-      ? busyOne < 75
-        ? `At concurrency 1 a host mostly waits (PowerShell starting, round trips): the cores were ${fmt(busyOne)} % busy, so ${fmt(one.hostsPerMin, 1)} hosts/min is a latency figure;`
-        : `At concurrency 1 the cores were already ${fmt(busyOne)} % busy (the other work on the machine took ${fmt(Math.max(0, one.cpu.machine - one.cpu.magpie - one.cpu.targets))} CPU-s of that run's ${fmt(one.cpu.capacity)}), so even one host at a time shared them: ${fmt(one.hostsPerMin, 1)} hosts/min;`
-      : ''
-  }
-20× that would need ${one ? `${fmt(one.hostsPerMin * 20)} hosts/min, ${((one.hostsPerMin * 20) / ceilingHere).toFixed(1)}× what these ${cores} cores can run` : 'more than these cores can run'}. Starting pwsh alone (\`pwsh -NoProfile -Command 1\`, median of 3) costs ${startCpu.toFixed(2)} CPU-seconds here. The target is a
-statement about real remote hosts, where each PowerShell runs on its own machine and only Magpie's
-${perHostMagpie.toFixed(2)} CPU-seconds a host stay here: a ceiling of ≈ ${fmt(ceilingMagpie)} hosts/min on this machine's ${cores} cores,
-which this loopback set-up cannot show.${
+  }${one ? ` 20× the rate at concurrency 1 would be ${fmt(one.hostsPerMin * 20)} hosts/min, ${((one.hostsPerMin * 20) / ceilingHere).toFixed(1)}× what these ${cores} cores can run even uncontended.` : ''}
+The target is a statement about real remote hosts, where each PowerShell runs on its own machine
+and only Magpie's share stays here (${perHostMagpie.toFixed(2)} CPU-seconds a host, ${list((r) => perHost(r).magpie.toFixed(2))} by concurrency): a ceiling of
+≈ ${fmt(ceilingMagpie)} hosts/min on this machine's ${cores} cores, which this loopback set-up cannot show.${
     loaded
       ? `
 **Load**: other work shared the machine during these runs (load average ${load.before.map((l) => l.toFixed(1)).join(' / ')} before the
@@ -488,10 +495,9 @@ async function main() {
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
-    for (const s of servers) {
-      await s.stop().catch(() => undefined);
-      rmSync(s.dir, { recursive: true, force: true });
-    }
+    if (runningCli && runningCli.exitCode === null) runningCli.kill('SIGKILL');
+    await Promise.all(servers.map((s) => s.stop().catch(() => undefined)));
+    for (const s of servers) rmSync(s.dir, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   };
   const onSignal = () => void stopAll().then(() => process.exit(130));
