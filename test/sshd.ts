@@ -146,7 +146,8 @@ export async function startSshd(opts: { addresses?: string[]; passwordUser?: boo
     `AllowUsers root${passwordUser ? ' ' + passwordUser.user : ''}`,
     'Subsystem sftp internal-sftp',
     // sshd's own PATH would not find the dotnet global tool.
-    `SetEnv PATH=${pwshDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    // SHLVL=1: bash then skips ~/.bashrc, whose tools (pyenv's rehash lock) serialise parallel sessions.
+    `SetEnv PATH=${pwshDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin SHLVL=1`,
     // Many sessions at once in the fan-out tests and benchmarks.
     'MaxStartups 200',
     'MaxSessions 50',

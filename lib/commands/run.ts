@@ -1,5 +1,6 @@
 // `magpie run`: a playbook on the targets, with progress, Ctrl-C handling and a summary.
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { localUser } from '../identity.ts';
@@ -104,6 +105,8 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
     : undefined;
 
   const controller = new AbortController();
+  // One abort listener per running step (removed after it): at --concurrency 16 Node would warn at 11.
+  setMaxListeners(Math.max(10, concurrency * 2 + 10), controller.signal);
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
