@@ -68,6 +68,16 @@ function isDiskFull(e: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
+/** Creates `dest` (never replacing it); a copy the full disk cut short is removed, never kept as evidence. */
+function createExclusive(dest: string, write: () => void): void {
+  try {
+    write();
+  } catch (e) {
+    if (isDiskFull(e) && existsSync(dest)) unlinkSync(dest);
+    throw e;
+  }
+}
+
 export class EvidenceWriter {
   dir: string;
   private custody: CustodyLog;
@@ -179,12 +189,7 @@ export class EvidenceWriter {
     const put = async (name: string, content: string) => {
       const file = join(stepDir, name);
       if (added.some((f) => f.path === this.rel(file))) return;
-      try {
-        writeFileSync(file, content, { flag: 'wx' });
-      } catch (e) {
-        if (isDiskFull(e) && existsSync(file)) unlinkSync(file); // our own incomplete write
-        throw e;
-      }
+      createExclusive(file, () => writeFileSync(file, content, { flag: 'wx' }));
       added.push(await this.describe(file));
     };
     // What ran matters most: on a full disk it is written again once the reserve is freed.
@@ -249,12 +254,7 @@ export class EvidenceWriter {
    */
   private async take(src: string, dest: string): Promise<{ file: ManifestFile; lines: number }> {
     if (existsSync(dest)) throw new Error(`refusing to overwrite evidence file ${dest}`);
-    try {
-      copyFileSync(src, dest, constants.COPYFILE_EXCL);
-    } catch (e) {
-      if (isDiskFull(e) && existsSync(dest)) unlinkSync(dest);
-      throw e;
-    }
+    createExclusive(dest, () => copyFileSync(src, dest, constants.COPYFILE_EXCL));
     const h = await sha256File(dest);
     return { file: { path: this.rel(dest), size: h.size, sha256: h.sha256 }, lines: h.lines };
   }
@@ -305,11 +305,16 @@ export class EvidenceWriter {
   /** Frees the reserve so the folder can still be sealed, and stops further collection. */
   private onDiskFull(what: string): void {
     this.diskFull ??= `disk full during the run (${what})`;
+    this.freeReserve();
+  }
+
+  private freeReserve(): void {
     const reserve = join(this.dir, RESERVE);
     if (existsSync(reserve)) unlinkSync(reserve);
   }
 
-  private saveManifest(): void {
+  /** Returns the SHA-256 of what it wrote, so sealing need not read the file back. */
+  private saveManifest(): string {
     // The manifest is the writer's own running account until the folder is sealed.
     const tmp = join(this.dir, '.manifest.json.tmp');
     const text = JSON.stringify(Manifest.parse(this.manifest), null, 2) + '\n';
@@ -318,7 +323,7 @@ export class EvidenceWriter {
         if (existsSync(tmp)) unlinkSync(tmp);
         writeFileSync(tmp, text, { flag: 'wx' });
         renameSync(tmp, join(this.dir, 'manifest.json'));
-        return;
+        return sha256Text(text);
       } catch (e) {
         if (!isDiskFull(e) || attempt > 0) throw e;
         this.onDiskFull('while saving manifest.json');
@@ -337,17 +342,16 @@ export class EvidenceWriter {
     this.sealed = true;
     if (this.diskFull && state === 'complete') state = 'failed';
     // The reserve has done its job: its space is what the seal needs on a full disk.
-    const reserve = join(this.dir, RESERVE);
-    if (existsSync(reserve)) unlinkSync(reserve);
+    this.freeReserve();
     const staging = join(this.dir, '.staging');
     if (existsSync(staging) && readdirSync(staging).length === 0) rmSync(staging, { recursive: true });
     this.manifest.state = state;
     this.manifest.error = error ?? this.manifest.error ?? this.diskFull;
     this.manifest.ended = new Date().toISOString();
-    this.saveManifest();
-    const manifestSha = (await sha256File(join(this.dir, 'manifest.json'))).sha256;
-    writeFileSync(join(this.dir, 'SHA256SUMS'), formatSums([...this.manifest.files, { sha256: manifestSha, path: 'manifest.json' }]), { flag: 'wx' });
-    const sumsSha = (await sha256File(join(this.dir, 'SHA256SUMS'))).sha256;
+    const manifestSha = this.saveManifest();
+    const sums = formatSums([...this.manifest.files, { sha256: manifestSha, path: 'manifest.json' }]);
+    writeFileSync(join(this.dir, 'SHA256SUMS'), sums, { flag: 'wx' });
+    const sumsSha = sha256Text(sums);
     this.custody.append(state === 'interrupted' ? 'collection-interrupted' : 'collection-sealed', {
       state,
       steps: this.manifest.steps.length,
@@ -356,7 +360,6 @@ export class EvidenceWriter {
       manifestSha256: manifestSha,
       sumsSha256: sumsSha,
     });
-    this.head = this.custody.head;
     if (state === 'interrupted') return this.dir;
     const final = this.dir.replace(/\.partial$/, '');
     if (existsSync(final)) return this.dir; // never replace: leave it marked partial
@@ -365,6 +368,4 @@ export class EvidenceWriter {
     return final;
   }
 
-  /** The custody chain's head once sealed: the one value a responder notes in the ticket. */
-  head: string | null = null;
 }
