@@ -110,8 +110,3 @@ export function readCustody(file: string): CustodyCheck {
   });
   return { entries, problems, head: prev, sealHead };
 }
-
-/** Checks the chain; returns the problems found (empty when intact). */
-export function checkCustodyChain(file: string): string[] {
-  return readCustody(file).problems;
-}

@@ -3,10 +3,10 @@
 // the custody chain. The chain's seal entry holds the hashes of manifest.json and SHA256SUMS,
 // and its head (printed) is what a responder notes elsewhere: re-hashing a forged record into
 // the manifest and the sums does not fool it, because the custody log still holds the original.
-import { existsSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { readCustody, type CustodyEntry } from './custody.ts';
-import { sha256File } from './hash.ts';
+import { sha256File, sha256Text } from './hash.ts';
 import { Manifest } from './manifest.ts';
 import { parseSums, type SumEntry } from './sums.ts';
 
@@ -66,8 +66,10 @@ export async function verifyEvidence(dir: string, onProgress?: (done: number, to
     return report;
   }
   let manifest: Manifest | undefined;
+  const manifestText = readFileSync(join(dir, 'manifest.json'));
+  const manifestSha = sha256Text(manifestText);
   try {
-    manifest = Manifest.parse(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+    manifest = Manifest.parse(JSON.parse(manifestText.toString('utf8')));
   } catch (e) {
     report.problems.push(`manifest.json does not match the manifest schema: ${(e as Error).message.slice(0, 500)}`);
   }
@@ -116,12 +118,12 @@ export async function verifyEvidence(dir: string, onProgress?: (done: number, to
     if (!seal || typeof seal.manifestSha256 !== 'string' || typeof seal.sumsSha256 !== 'string') {
       report.problems.push('custody.jsonl has no seal entry holding the hashes of manifest.json and SHA256SUMS: the log was cut or rewritten (or the folder was sealed by a Magpie before 0.2)');
     } else {
-      if ((await sha256File(join(dir, 'manifest.json'))).sha256 !== seal.manifestSha256) report.changed.push('manifest.json');
+      if (manifestSha !== seal.manifestSha256) report.changed.push('manifest.json');
       if ((await sha256File(join(dir, 'SHA256SUMS'))).sha256 !== seal.sumsSha256) report.changed.push('SHA256SUMS');
     }
     const manifestSum = sums.find((s) => s.path === 'manifest.json');
     if (!manifestSum) report.problems.push('SHA256SUMS does not list manifest.json');
-    else if ((await sha256File(join(dir, 'manifest.json'))).sha256 !== manifestSum.sha256) report.changed.includes('manifest.json') || report.changed.push('manifest.json');
+    else if (manifestSha !== manifestSum.sha256) report.changed.includes('manifest.json') || report.changed.push('manifest.json');
   }
 
   // Collected files: each must stand in the manifest, the sums (once sealed) and the custody log, with one hash.
@@ -141,17 +143,17 @@ export async function verifyEvidence(dir: string, onProgress?: (done: number, to
       ...(sealed ? ([['SHA256SUMS', inSums.get(path)]] as [string, string | undefined][]) : []),
     ];
     for (const [where, sha] of accounts) if (sha === undefined) report.problems.push(`${path}: not in ${where}, though ${accounts.filter(([, s]) => s).map(([w]) => w).join(' and ')} list it`);
-    const file = join(dir, ...path.split('/'));
-    if (!existsSync(file) && !isLink(file)) {
+    const found = await inspect(dir, path);
+    if (found.kind === 'missing') {
       report.missing.push(path);
       continue;
     }
     report.checked++;
-    if (!lstatSync(file).isFile()) {
-      report.problems.push(`${path}: not a regular file (${describeKind(file)}); evidence files are regular files`);
+    if (found.kind === 'other') {
+      report.problems.push(`${path}: not a regular file (${found.what}); evidence files are regular files`);
       continue;
     }
-    const actual = (await sha256File(file)).sha256;
+    const actual = found.sha256;
     const disagree = accounts.filter(([, sha]) => sha !== undefined && sha !== actual).map(([w]) => w);
     if (disagree.length) {
       report.changed.push(path);
@@ -171,17 +173,18 @@ export async function verifyEvidence(dir: string, onProgress?: (done: number, to
         continue;
       }
       triageListed.add(rel);
-      const file = join(dir, ...rel.split('/'));
-      if (!existsSync(file) && !isLink(file)) report.missing.push(rel);
-      else if (!lstatSync(file).isFile()) report.problems.push(`${rel}: not a regular file (${describeKind(file)})`);
-      else if ((await sha256File(file)).sha256 !== f.sha256) report.changed.push(rel);
+      const found = await inspect(dir, rel);
+      if (found.kind === 'missing') report.missing.push(rel);
+      else if (found.kind === 'other') report.problems.push(`${rel}: not a regular file (${found.what})`);
+      else if (found.sha256 !== f.sha256) report.changed.push(rel);
       report.checked++;
     }
   }
 
   for (const f of listFiles(dir)) {
     if (ROOT_FILES.has(f) || expected.has(f) || triageListed.has(f)) {
-      if (ROOT_FILES.has(f) && !lstatSync(join(dir, f)).isFile()) report.problems.push(`${f}: not a regular file (${describeKind(join(dir, f))})`);
+      const st = ROOT_FILES.has(f) ? lstatSync(join(dir, f)) : undefined;
+      if (st && !st.isFile()) report.problems.push(`${f}: not a regular file (${describeKind(st)})`);
       continue;
     }
     if (WORK_FILES.test(f) && manifest?.state !== 'complete') {
@@ -194,16 +197,20 @@ export async function verifyEvidence(dir: string, onProgress?: (done: number, to
   return report;
 }
 
-function isLink(file: string): boolean {
+/** What stands at a listed path, looked at once without following links. */
+async function inspect(dir: string, rel: string): Promise<{ kind: 'missing' } | { kind: 'other'; what: string } | { kind: 'file'; sha256: string }> {
+  const file = join(dir, ...rel.split('/'));
+  let st: Stats;
   try {
-    return lstatSync(file).isSymbolicLink();
+    st = lstatSync(file);
   } catch {
-    return false;
+    return { kind: 'missing' };
   }
+  if (!st.isFile()) return { kind: 'other', what: describeKind(st) };
+  return { kind: 'file', sha256: (await sha256File(file)).sha256 };
 }
 
-function describeKind(file: string): string {
-  const st = lstatSync(file);
+function describeKind(st: Stats): string {
   if (st.isSymbolicLink()) return 'a symbolic link';
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a pipe';
