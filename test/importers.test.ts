@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IMPORTERS, importFiles } from '../lib/importers/import.ts';
 import { DateReader, parseDate } from '../lib/importers/dates.ts';
-import { parseXml } from '../lib/importers/xml.ts';
+import { parseXmlRoots as parseXml } from '../lib/xml.ts';
 import { autorunRecords } from '../lib/importers/autoruns.ts';
 import { triageFolder } from '../lib/triage/engine.ts';
 import { loadRules } from '../lib/triage/rules.ts';

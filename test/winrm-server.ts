@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { decryptMessage, encryptedContentType, encryptMessage, isEncrypted } from '../lib/session/winrm/encryption.ts';
 import { acceptAuthenticate, AvId, challengeMessage, channelBindingsHash, CLIENT_FLAGS, fileTimeNow, NegotiateFlags, type NtlmSecurity, parseNegotiate } from '../lib/session/winrm/ntlm.ts';
 import { tlsServerEndPoint } from '../lib/session/winrm/tls.ts';
-import { ACTION, COMMAND_STATE, NS, SIGNAL, WSMAN_CODE } from '../lib/session/winrm/soap.ts';
-import { child, childrenNamed, escapeXml, parseXml, path, type XmlElement } from '../lib/session/winrm/xml.ts';
+import { ACTION, COMMAND_STATE, escapeXml, NS, SIGNAL, WSMAN_CODE } from '../lib/session/winrm/soap.ts';
+import { child, childrenNamed, parseXml, path, type XmlElement } from '../lib/xml.ts';
 
 export interface WinrmServerOptions {
   /** user (without domain) → password. */

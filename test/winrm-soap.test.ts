@@ -15,10 +15,12 @@ import {
   createShellRequest,
   deleteShellRequest,
   describeFault,
+  escapeXml,
   expectAck,
   isOperationTimeout,
   NS,
   parseResponse,
+  parseWsmanXml as parseXml,
   POWERSHELL_ARGS,
   POWERSHELL_COMMAND,
   receiveOf,
@@ -31,7 +33,7 @@ import {
   stdinChunkSize,
   type WsmanTarget,
 } from '../lib/session/winrm/soap.ts';
-import { child, escapeXml, parseXml, path, type XmlElement } from '../lib/session/winrm/xml.ts';
+import { child, path, type XmlElement } from '../lib/xml.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'winrm');
 const magpie = (name: string) => readFileSync(join(FIX, 'magpie', name), 'utf8');

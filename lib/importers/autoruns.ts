@@ -9,7 +9,7 @@ import { InputError } from '../errors.ts';
 import { DateReader, hasZone } from './dates.ts';
 import { decodeText, hashOrNull, jsonItems, nonEmpty } from './text.ts';
 import type { Imported, ImportOptions, Importer } from './types.ts';
-import { childText, parseXml, XmlError } from './xml.ts';
+import { childText, parseXmlRoots as parseXml, XmlError } from '../xml.ts';
 
 type Row = Record<string, unknown>;
 

@@ -11,7 +11,7 @@ import { InputError } from '../errors.ts';
 import { DateReader } from './dates.ts';
 import { decodeText, jsonItems, nonEmpty } from './text.ts';
 import type { Importer } from './types.ts';
-import { child, parseXml, type XmlElement } from './xml.ts';
+import { childByLocalName as child, parseXmlRoots as parseXml, type XmlElement } from '../xml.ts';
 
 type Obj = Record<string, unknown>;
 

@@ -4,7 +4,23 @@
 // and what it means). Host-agnostic: the HTTP layer sends these and names the host in errors.
 import { randomUUID } from 'node:crypto';
 import { WinrmMessageError } from './errors.ts';
-import { child, childrenNamed, descendants, escapeXml, parseXml, path, type XmlElement } from './xml.ts';
+import { child, childrenNamed, descendants, parseXml, path, XmlError, type XmlElement } from '../../xml.ts';
+
+/** Parses one WS-Man message; malformed XML is a WinrmMessageError, as every other decoding failure here. */
+export function parseWsmanXml(xml: string): XmlElement {
+  try {
+    return parseXml(xml);
+  } catch (e) {
+    throw e instanceof XmlError ? new WinrmMessageError(`XML: ${e.message}`) : e;
+  }
+}
+
+/** Escapes text or an attribute value for inclusion in a request. */
+export function escapeXml(s: string): string {
+  // Characters XML 1.0 cannot carry at all are refused rather than silently dropped.
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(s)) throw new WinrmMessageError('XML cannot carry control characters; base64 the data');
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;').replace(/\r/g, '&#13;');
+}
 
 export const NS = {
   s: 'http://www.w3.org/2003/05/soap-envelope',
@@ -202,7 +218,7 @@ const allText = (el: XmlElement): string => el.text + el.children.map(allText).j
 
 /** Parses a response envelope; a SOAP fault is returned in `fault`, not thrown (a receive timeout is normal). */
 export function parseResponse(xml: string | Buffer): WsmanResponse {
-  const root = parseXml(typeof xml === 'string' ? xml : xml.toString('utf8'));
+  const root = parseWsmanXml(typeof xml === 'string' ? xml : xml.toString('utf8'));
   if (root.ns !== NS.s || root.name !== 'Envelope') throw new WinrmMessageError(`not a SOAP 1.2 envelope (root <${root.name}>)`);
   const header = child(root, NS.s, 'Header');
   const body = child(root, NS.s, 'Body');
