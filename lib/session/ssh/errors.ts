@@ -1,20 +1,9 @@
-// Why an SSH target could not be used, as distinct classes: fan-out gives each host its own state
-// (unreachable, auth-failed, host-key, ...) and a caller must not have to parse messages for it.
-// Messages name the host and what to do; they never hold a secret (ssh2's own errors do not either).
+// Why an SSH target could not be used (see RemoteError); ssh2's own errors hold no secret either.
+import { RemoteError } from '../remote-error.ts';
 
 export type SshErrorCode = 'unreachable' | 'auth-failed' | 'host-key' | 'timeout' | 'dropped' | 'shell';
 
-export abstract class SshError extends Error {
-  abstract readonly code: SshErrorCode;
-  constructor(
-    readonly host: string,
-    readonly port: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export abstract class SshError extends RemoteError<SshErrorCode> {}
 
 /** No TCP connection: refused, no route, name not found, or the SSH handshake never started. */
 export class SshUnreachableError extends SshError {

@@ -1,20 +1,10 @@
-// Why a WinRM target could not be used, as distinct classes (as for SSH): fan-out gives each host
-// its own state and a caller must not parse messages. Messages name the host and what to do; they
-// never hold a secret (no password, no NTLM hash, no Authorization header).
+// Why a WinRM target could not be used (see RemoteError); messages never hold a secret (no
+// password, no NTLM hash, no Authorization header).
+import { RemoteError } from '../remote-error.ts';
 
 export type WinrmErrorCode = 'unreachable' | 'auth-failed' | 'tls' | 'timeout' | 'dropped' | 'fault' | 'protocol' | 'shell';
 
-export abstract class WinrmError extends Error {
-  abstract readonly code: WinrmErrorCode;
-  constructor(
-    readonly host: string,
-    readonly port: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export abstract class WinrmError extends RemoteError<WinrmErrorCode> {}
 
 /** No TCP connection, or no WinRM listener on that port (refused, no route, name not found, not HTTP). */
 export class WinrmUnreachableError extends WinrmError {
