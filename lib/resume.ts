@@ -2,13 +2,13 @@
 // verifies is not collected again. Anything else (failed, interrupted, crashed, tampered) is.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { safeSegment } from './evidence/names.ts';
+import { hostFolder } from './evidence/writer.ts';
 import { verifyEvidence } from './evidence/verify.ts';
 import type { Plan } from './plan.ts';
 
 /** The folder to keep for this host, or undefined when it must be collected (again). */
 export async function findCompleteRun(out: string, caseId: string, targetName: string, plan: Plan): Promise<string | undefined> {
-  const hostDir = join(out, safeSegment(caseId), safeSegment(targetName));
+  const hostDir = hostFolder(out, caseId, targetName);
   if (!existsSync(hostDir)) return undefined;
   // Stamp names sort in time order; `-2`, `-3` (same second) sort after their stamp.
   const runs = readdirSync(hostDir)

@@ -59,6 +59,14 @@ export interface StepOutcome {
   ended?: Date;
 }
 
+/** `<root>/<case>/<target>`: where a target's run folders are, for the writer and for --resume. */
+export function hostFolder(root: string, caseId: string, targetName: string): string {
+  return join(root, safeSegment(caseId), safeSegment(targetName));
+}
+
+/** `NN-<id>`: a step's folder name, under steps/ and under .staging/ alike. */
+const stepFolder = (step: PlannedStep) => `${String(step.index).padStart(2, '0')}-${safeSegment(step.id)}`;
+
 /** Kept free from the start, so a full disk still leaves room to seal the folder. */
 const RESERVE_BYTES = 256 * 1024;
 const RESERVE = '.reserve';
@@ -95,7 +103,7 @@ export class EvidenceWriter {
   /** Creates `<root>/<case>/<host>/<stamp>.partial`, never reusing an existing name. */
   static create(opts: WriterOptions): EvidenceWriter {
     const now = opts.now ?? new Date();
-    const hostDir = join(opts.root, safeSegment(opts.caseId), safeSegment(opts.targetName));
+    const hostDir = hostFolder(opts.root, opts.caseId, opts.targetName);
     const dir = claimOutDir(hostDir, timestampName(now));
     try {
       writeFileSync(join(dir, RESERVE), Buffer.alloc(RESERVE_BYTES), { flag: 'wx' });
@@ -153,7 +161,7 @@ export class EvidenceWriter {
   }
 
   stepDirName(step: PlannedStep): string {
-    return `steps/${String(step.index).padStart(2, '0')}-${safeSegment(step.id)}`;
+    return `steps/${stepFolder(step)}`;
   }
 
   /** Logs the exact script before it runs: the record exists even if the run never returns. */
@@ -170,7 +178,7 @@ export class EvidenceWriter {
   }
 
   private stagingName(step: PlannedStep): string {
-    return `.staging/${String(step.index).padStart(2, '0')}-${safeSegment(step.id)}`;
+    return `.staging/${stepFolder(step)}`;
   }
 
   /** Removes a step's staging folder once recorded; kept when the disk filled before it could be copied. */
