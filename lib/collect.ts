@@ -137,6 +137,7 @@ async function collectHost(target: Target, opts: CollectOptions): Promise<HostRe
   emit({ type: 'host-started', host });
   let session: Session | undefined;
   let writer: EvidenceWriter | undefined;
+  const newWriter = (targetName: string) => EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName, transport: target.transport, plan: opts.plan, operator: opts.operator });
   try {
     try {
       session = await openWithRetries(target, opts);
@@ -144,12 +145,12 @@ async function collectHost(target: Target, opts: CollectOptions): Promise<HostRe
       // Unreachable, refused, no PowerShell: recorded in its own folder, like any other outcome.
       const failure = failureOf(e);
       const error = `could not open a ${target.transport} session to ${host}: ${safeLine((e as Error).message, 1000)}`;
-      writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: folderName, transport: target.transport, plan: opts.plan, operator: opts.operator });
+      writer = newWriter(folderName);
       const dir = await writer.finish('failed', error);
       emit({ type: 'host-ended', host, state: 'failed', dir, error });
       return { ...base, dir, state: 'failed', failure, error };
     }
-    writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: session.info.name, transport: target.transport, plan: opts.plan, operator: opts.operator });
+    writer = newWriter(session.info.name);
     writer.setTarget(session.info, opts.local?.startupScript);
     emit({ type: 'host-opened', host, hostname: session.info.hostname, os: session.info.os, dir: writer.dir });
     const steps = await runPlan(opts.plan, session, writer, { signal: opts.signal, onEvent: emit, host, toolsDir: opts.toolsDir });
