@@ -48,13 +48,14 @@ const PERL = platform() === 'win32' ? undefined : ['/usr/bin/perl', '/bin/perl']
 const GROUP_LEADER = ['-e', 'setpgrp(0, 0); exec { $ARGV[0] } @ARGV or die "magpie: cannot start $ARGV[0]: $!\\n"'];
 
 // node-powershell spawns `executable` with the arguments it builds in setExecutableOptions (private
-// in its types, overridable at run time); this subclass puts perl's setpgrp and the pwsh path first.
-const Overridable = PowerShell as unknown as new (options: ConstructorParameters<typeof PowerShell>[0]) => { setExecutableOptions(o: unknown): string[] };
+// in its types, overridable at run time) from the options given to its constructor; this subclass
+// puts perl's setpgrp and the pwsh path (`leader`, an option of ours) first.
+type Options = ConstructorParameters<typeof PowerShell>[0] & { leader?: string };
+const Overridable = PowerShell as unknown as new (options: Options) => { setExecutableOptions(o: Options): string[] };
 class GroupedPowerShell extends Overridable {
-  static leader = '';
-  override setExecutableOptions(options: unknown): string[] {
+  override setExecutableOptions(options: Options): string[] {
     const args = super.setExecutableOptions(options);
-    return GroupedPowerShell.leader ? [...GROUP_LEADER, GroupedPowerShell.leader, ...args] : args;
+    return options.leader ? [...GROUP_LEADER, options.leader, ...args] : args;
   }
 }
 
@@ -72,9 +73,9 @@ export class PwshHost {
     const pwsh = requirePwsh();
     this.tempDir = mkdtempSync(join(tmpdir(), 'magpie-host-'));
     this.grouped = Boolean(PERL);
-    GroupedPowerShell.leader = PERL ? pwsh : '';
-    this.shell = new (GroupedPowerShell as unknown as typeof PowerShell)({
+    this.shell = new (GroupedPowerShell as unknown as new (o: Options) => PowerShell)({
       executable: PERL ?? pwsh,
+      leader: PERL ? pwsh : undefined,
       executableOptions: { '-NoProfile': true, '-NonInteractive': true },
       throwOnInvocationError: false,
       // Not the responder's folder: nothing a step does should land there by accident.
