@@ -1,6 +1,6 @@
 // Who runs Magpie on this machine. os.userInfo() throws when the uid has no passwd entry
 // (containers, some responder jump boxes), so it is asked in one place, with a fallback.
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 
 export function localUser(): { username: string; uid: number } {
   const uid = process.getuid?.() ?? -1;
@@ -9,4 +9,9 @@ export function localUser(): { username: string; uid: number } {
   } catch {
     return { username: process.env.USER ?? process.env.USERNAME ?? (uid >= 0 ? `uid ${uid}` : 'unknown'), uid };
   }
+}
+
+/** Who acts in a custody entry: `operator@workstation` (the operator defaults to the local user). */
+export function custodyActor(operator?: string): string {
+  return `${operator ?? localUser().username}@${hostname()}`;
 }

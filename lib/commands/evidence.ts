@@ -1,7 +1,6 @@
 // `magpie verify` and `pack`: checking a folder, and handing it over.
-import { hostname } from 'node:os';
 import { InputError } from '../errors.ts';
-import { localUser } from '../identity.ts';
+import { custodyActor } from '../identity.ts';
 import { verifyEvidence } from '../evidence/verify.ts';
 import { safeLine } from '../text.ts';
 import { parse, USAGE, type Io } from './args.ts';
@@ -22,7 +21,7 @@ export async function cmdSign(args: string[], io: Io): Promise<number> {
   if (positionals.length === 0 || !values.key) throw new InputError(`sign takes one or more evidence folders and --key PRIVATE_KEY\n\n${USAGE}`);
   const { signHead } = await import('../evidence/sign.ts');
   for (const dir of positionals) {
-    const r = await signHead(dir, values.key as string, `${localUser().username}@${hostname()}`);
+    const r = await signHead(dir, values.key as string, custodyActor());
     io.out.write(values.json ? JSON.stringify({ dir, ...r }) + '\n' : `signed ${safeLine(dir)}: head ${r.head} with ${r.fingerprint}\n`);
   }
   return 0;

@@ -1,9 +1,8 @@
 // `magpie run`: a playbook on the targets, with progress, Ctrl-C handling and a summary.
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
-import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { localUser } from '../identity.ts';
+import { custodyActor } from '../identity.ts';
 import { loadCatalog } from '../catalog.ts';
 import { collect, type HostResult } from '../collect.ts';
 import { Credentials, terminalPrompt } from '../credentials.ts';
@@ -155,7 +154,7 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
       const { signHead } = await import('../evidence/sign.ts');
       for (const r of results) {
         if (!r.dir || r.state === 'resumed') continue;
-        const s = await signHead(r.dir, values.sign as string, `${values.operator ?? localUser().username}@${hostname()}`);
+        const s = await signHead(r.dir, values.sign as string, custodyActor(values.operator as string | undefined));
         io.err.write(`signed ${safeLine(r.dir)}: custody head ${s.head} with ${s.fingerprint}\n`);
       }
     }

@@ -5,7 +5,7 @@
 // place: a process that still held a staged file open can only write into the staged copy.
 import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, platform } from 'node:os';
-import { localUser } from '../identity.ts';
+import { custodyActor, localUser } from '../identity.ts';
 import { join, relative, sep } from 'node:path';
 import type { OsName } from '../definitions.ts';
 import type { PlannedStep, Plan } from '../plan.ts';
@@ -129,7 +129,7 @@ export class EvidenceWriter {
       steps: [],
       files: [],
     };
-    const w = new EvidenceWriter(dir, manifest, `${operator}@${hostname()}`);
+    const w = new EvidenceWriter(dir, manifest, custodyActor(operator));
     w.custody.append('collection-started', { case: opts.caseId, target: opts.targetName, transport: opts.transport, playbook: opts.plan.playbook.name, playbookSha256: opts.plan.playbook.sha256, tool: `magpie ${TOOL_VERSION}` });
     w.saveManifest();
     return w;
