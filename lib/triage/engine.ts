@@ -252,6 +252,7 @@ export const KNOWN_PUBLISHERS = [
   'Intel Corporation', 'Intel(R) Software Development Products', 'Google LLC', 'Google Inc', 'Adobe Inc.', 'Adobe Systems, Incorporated', 'Dell Inc', 'Dell Technologies Inc.', 'Citrix Systems, Inc.',
   'Oracle America, Inc.', 'Mozilla Corporation', 'NVIDIA Corporation', 'Realtek Semiconductor Corp.', 'Cisco Systems, Inc.', 'Veeam Software Group GmbH', 'Zoom Video Communications, Inc.',
 ].map((p) => p.toLowerCase());
+const KNOWN_PUBLISHER_SET = new Set(KNOWN_PUBLISHERS);
 
 const SYSTEM_DIRS = ['system32', 'syswow64', 'sysnative', 'winsxs', 'servicing', 'microsoft.net', 'systemapps', 'immersivecontrolpanel', 'shellexperiences', 'shellcomponents'];
 /** Folders that exist directly under C:\Windows on Windows 10/11 and Server 2012–2025 (and of common roles and agents). */
@@ -264,6 +265,8 @@ const WINDOWS_DIRS = new Set([
   'system32', 'tapi', 'tasks', 'temp', 'tracing', 'twain_32', 'vss', 'waas', 'web', 'wbem', 'wid', 'windowsupdate', 'winstore', 'servicing', 'usoshared', 'rtkbtmanserv', 'dtcinstall',
 ]);
 const SYSTEM_LOOKALIKE_DIRS = ['system32', 'syswow64', 'sysnative', 'system'];
+/** The names of System32 and its siblings, which fake folders imitate letter for letter. */
+const SYSTEM32_NAMES = SYSTEM_LOOKALIKE_DIRS.slice(0, 3);
 
 /** Processes and programs whose names malware imitates (file names without .exe). */
 const IMITATED = ['svchost', 'lsass', 'csrss', 'smss', 'services', 'wininit', 'winlogon', 'explorer', 'spoolsv', 'taskhostw', 'conhost', 'dllhost', 'rundll32', 'userinit', 'iexplore', 'ctfmon', 'lsaiso', 'msmpeng', 'searchindexer', 'wuauclt', 'taskmgr', 'regsvr32'];
@@ -281,21 +284,23 @@ const SCRIPT_EXT = /\.(bat|cmd|vbs|vbe|js|jse|wsf|wsh|hta|ps1|psm1|sct|scr|pif|l
 
 export type FolderClass = 'system' | 'windows' | 'windows-root' | 'fake-system' | 'program-files' | 'user-writable' | 'other' | 'unresolved';
 
+/** Environment variables at the start of a Windows path, and the folders they stand for. */
+const PATH_VARS: [RegExp, string][] = [
+  [/^%(windir|systemroot)%/, 'c:\\windows'],
+  [/^%programfiles\(x86\)%/, 'c:\\program files (x86)'],
+  [/^%(programfiles|programw6432)%/, 'c:\\program files'],
+  [/^%commonprogramfiles%/, 'c:\\program files\\common files'],
+  [/^%commonprogramfiles\(x86\)%/, 'c:\\program files (x86)\\common files'],
+  [/^%(programdata|allusersprofile)%/, 'c:\\programdata'],
+  [/^%systemdrive%/, 'c:'],
+];
+
 /** A Windows path made comparable: lower case, backslashes, environment variables and \??\ prefixes resolved. */
 export function normalizeWindowsPath(p: string): string {
   let s = p.trim().replace(/^"|"$/g, '').replace(/\//g, '\\').toLowerCase();
   s = s.replace(/^\\\\\?\\|^\\\?\?\\/, '');
   s = s.replace(/^\\systemroot\\/, 'c:\\windows\\').replace(/^system32\\/, 'c:\\windows\\system32\\');
-  const vars: [RegExp, string][] = [
-    [/^%(windir|systemroot)%/, 'c:\\windows'],
-    [/^%programfiles\(x86\)%/, 'c:\\program files (x86)'],
-    [/^%(programfiles|programw6432)%/, 'c:\\program files'],
-    [/^%commonprogramfiles%/, 'c:\\program files\\common files'],
-    [/^%commonprogramfiles\(x86\)%/, 'c:\\program files (x86)\\common files'],
-    [/^%(programdata|allusersprofile)%/, 'c:\\programdata'],
-    [/^%systemdrive%/, 'c:'],
-  ];
-  for (const [re, to] of vars) s = s.replace(re, to);
+  for (const [re, to] of PATH_VARS) s = s.replace(re, to);
   return s;
 }
 
@@ -315,7 +320,7 @@ export function folderClass(path: string): FolderClass {
     if (real && !(winRoot && i === 1)) {
       if (d !== 'system' || !winRoot) return 'fake-system';
     }
-    if (!real && d.length >= 6 && SYSTEM_LOOKALIKE_DIRS.slice(0, 3).some((x) => editDistance(d, x) <= 2)) return 'fake-system';
+    if (!real && d.length >= 6 && SYSTEM32_NAMES.some((x) => within(d, x, 2))) return 'fake-system';
   }
   if (s.includes('\\$recycle.bin\\') || s.includes('\\appdata\\')) return 'user-writable';
   if (dirs[0] === 'users' || dirs[0] === 'documents and settings' || dirs[0] === 'perflogs' || dirs[0] === '$recycle.bin') return 'user-writable';
@@ -337,17 +342,26 @@ export function folderClass(path: string): FolderClass {
 
 /** Damerau–Levenshtein distance (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  // Three rows of the table (the transposition looks two rows back), not the whole table: this
+  // runs several times for every process and autostart.
+  let prev2: number[] = [];
+  let prev: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
+    const row: number[] = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      let d = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2] + 1);
+      row.push(d);
     }
+    prev2 = prev;
+    prev = row;
   }
-  return d[a.length][b.length];
+  return prev[b.length];
 }
+
+/** editDistance(a, b) <= max, without computing it when the lengths alone rule it out. */
+const within = (a: string, b: string, max: number) => Math.abs(a.length - b.length) <= max && editDistance(a, b) <= max;
 
 const stem = (file: string) => file.toLowerCase().replace(/\.(exe|com|scr|dll|sys|bat|cmd)$/, '');
 const baseName = (p: string) => normalizeWindowsPath(p).split('\\').pop() ?? '';
@@ -358,9 +372,10 @@ export function isLookalikeName(file: string): boolean {
   if (!s || REAL_NEIGHBOURS.has(s)) return false;
   if (LOOKALIKE_LIST.test(s)) return true;
   const unleet = s.replace(/0/g, 'o').replace(/1/g, 'l').replace(/3/g, 'e').replace(/5/g, 's');
+  const dotless = unleet.replace(/l/g, 'i');
   for (const name of IMITATED) {
-    if (unleet === name || unleet === name + '32' || unleet === name + '64' || unleet.replace(/l/g, 'i') === name) return true;
-    if (name.length >= 5 && s.length >= 5 && editDistance(s, name) === 1) return true;
+    if (unleet === name || unleet === name + '32' || unleet === name + '64' || dotless === name) return true;
+    if (name.length >= 5 && s.length >= 5 && Math.abs(s.length - name.length) <= 1 && editDistance(s, name) === 1) return true;
   }
   return false;
 }
@@ -475,21 +490,22 @@ export function publisherOf(signer: unknown): string | null {
   return (cn ? (cn[2] ?? cn[1]) : signer).trim() || null;
 }
 
+const trimmed = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : null);
+
 /** Facts for a Windows process or autostart record; undefined for other kinds and Linux records. */
 export function deriveFacts(kind: RecordKind, r: Rec): Facts | undefined {
-  const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : null);
   let image: string | null;
   let text: string | null;
-  let names: string[];
+  let name: string;
   if (kind === 'process') {
-    image = str(r.path);
-    text = str(r.commandLine);
-    names = [str(r.name) ?? ''];
+    image = trimmed(r.path);
+    text = trimmed(r.commandLine);
+    name = trimmed(r.name) ?? '';
   } else if (kind === 'autorun') {
-    image = str(r.imagePath);
-    text = str(r.launchString);
-    const entry = str(r.entry) ?? '';
-    names = [entry.split('\\').pop() ?? entry];
+    image = trimmed(r.imagePath);
+    text = trimmed(r.launchString);
+    const entry = trimmed(r.entry) ?? '';
+    name = entry.split('\\').pop() ?? entry;
   } else return undefined;
   if ((image ?? text ?? '').startsWith('/')) return undefined; // Linux
   const notFound = image !== null && /^file not found:\s*/i.test(image);
@@ -500,10 +516,19 @@ export function deriveFacts(kind: RecordKind, r: Rec): Facts | undefined {
   const unresolvedImage = image !== null && normalizeWindowsPath(image).startsWith('%');
   const targets = image && !cmdBuiltin ? [image] : [];
   if (text && (bareImage || LAUNCHERS.has(imageName) || !image)) {
-    for (const m of text.matchAll(PATH_IN_TEXT)) if (!targets.some((t) => normalizeWindowsPath(t) === normalizeWindowsPath(m[0]))) targets.push(m[0]);
+    const seen = new Set(targets.map(normalizeWindowsPath));
+    for (const [t] of text.matchAll(PATH_IN_TEXT)) {
+      const n = normalizeWindowsPath(t);
+      if (!seen.has(n)) targets.push(t), seen.add(n);
+    }
   }
-  const classes = targets.filter((t) => /[\\]/.test(t)).map(folderClass);
-  const folder = image && !bareImage ? folderClass(image) : null;
+  // Each target's folder class, computed once (the image, when it has a folder, is the first).
+  const inFolders = targets.filter((t) => t.includes('\\'));
+  const classes = inFolders.map(folderClass);
+  const folder = image && !bareImage ? (inFolders[0] === image ? classes[0] : folderClass(image)) : null;
+  const scriptClasses = classes.filter((_, i) => SCRIPT_EXT.test(inFolders[i]));
+  // The entry's own name and the file names of its targets, each once (the checks ignore case).
+  const fileNames = [...new Set([name, ...targets.map(baseName)].map((n) => n.toLowerCase()))].filter(Boolean);
   const publisher = publisherOf(r.signer);
   const imageMissing = (notFound || r.imageExists === false) && !bareImage && !cmdBuiltin && !unresolvedImage;
   return {
@@ -513,19 +538,16 @@ export function deriveFacts(kind: RecordKind, r: Rec): Facts | undefined {
     fakeSystemFolder: classes.includes('fake-system'),
     windowsRoot: folder === 'windows-root',
     usualFolder: folder === 'system' || folder === 'windows' || folder === 'program-files',
-    lookalikeName: [...names, ...targets.map(baseName)].some((n) => n && isLookalikeName(n)),
-    randomName: names.some((n) => n && looksRandom(n)) || targets.some((t) => looksRandom(baseName(t))),
+    lookalikeName: fileNames.some(isLookalikeName),
+    randomName: fileNames.some(looksRandom),
     publisher,
-    knownPublisher: r.signed === true && publisher !== null && KNOWN_PUBLISHERS.includes(publisher.toLowerCase()),
+    knownPublisher: r.signed === true && publisher !== null && KNOWN_PUBLISHER_SET.has(publisher.toLowerCase()),
     cmdBuiltin,
     bareImage,
     unresolvedImage,
     imageMissing,
     staleVendor: imageMissing && folder === 'program-files',
-    scriptsInSystemFolders: (() => {
-      const scripts = targets.filter((t) => SCRIPT_EXT.test(t) && t.includes('\\'));
-      return scripts.length > 0 && scripts.every((t) => ['system', 'program-files'].includes(folderClass(t)));
-    })(),
+    scriptsInSystemFolders: scriptClasses.length > 0 && scriptClasses.every((c) => c === 'system' || c === 'program-files'),
     scriptLauncher: ['wscript', 'cscript', 'mshta', 'powershell', 'pwsh'].includes(imageName) || targets.some((t) => SCRIPT_EXT.test(t)),
   };
 }
