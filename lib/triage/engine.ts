@@ -320,7 +320,7 @@ export function folderClass(path: string): FolderClass {
     if (real && !(winRoot && i === 1)) {
       if (d !== 'system' || !winRoot) return 'fake-system';
     }
-    if (!real && d.length >= 6 && SYSTEM32_NAMES.some((x) => within(d, x, 2))) return 'fake-system';
+    if (!real && d.length >= 6 && nearSystem32(d)) return 'fake-system';
   }
   if (s.includes('\\$recycle.bin\\') || s.includes('\\appdata\\')) return 'user-writable';
   if (dirs[0] === 'users' || dirs[0] === 'documents and settings' || dirs[0] === 'perflogs' || dirs[0] === '$recycle.bin') return 'user-writable';
@@ -360,8 +360,8 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** editDistance(a, b) <= max, without computing it when the lengths alone rule it out. */
-const within = (a: string, b: string, max: number) => Math.abs(a.length - b.length) <= max && editDistance(a, b) <= max;
+/** A folder name two letters or fewer away from System32, SysWOW64 or Sysnative (lengths rule most out). */
+const nearSystem32 = remembered((d) => SYSTEM32_NAMES.some((x) => Math.abs(d.length - x.length) <= 2 && editDistance(d, x) <= 2));
 
 const stem = (file: string) => file.toLowerCase().replace(/\.(exe|com|scr|dll|sys|bat|cmd)$/, '');
 const baseName = (p: string) => normalizeWindowsPath(p).split('\\').pop() ?? '';
@@ -492,6 +492,25 @@ export function publisherOf(signer: unknown): string | null {
 
 const trimmed = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : null);
 
+/**
+ * A check of a name, remembered: a host runs the same few hundred programs from the same folders
+ * over and over, and the look-alike, random-name and near-System32 checks cost microseconds each.
+ * Bounded, so that a million random names cannot grow it without end.
+ */
+function remembered(check: (name: string) => boolean, max = 10_000): (name: string) => boolean {
+  const known = new Map<string, boolean>();
+  return (name) => {
+    let v = known.get(name);
+    if (v === undefined) {
+      if (known.size >= max) known.clear();
+      known.set(name, (v = check(name)));
+    }
+    return v;
+  };
+}
+const lookalikeFileName = remembered(isLookalikeName);
+const randomFileName = remembered(looksRandom);
+
 /** Facts for a Windows process or autostart record; undefined for other kinds and Linux records. */
 export function deriveFacts(kind: RecordKind, r: Rec): Facts | undefined {
   let image: string | null;
@@ -538,8 +557,8 @@ export function deriveFacts(kind: RecordKind, r: Rec): Facts | undefined {
     fakeSystemFolder: classes.includes('fake-system'),
     windowsRoot: folder === 'windows-root',
     usualFolder: folder === 'system' || folder === 'windows' || folder === 'program-files',
-    lookalikeName: fileNames.some(isLookalikeName),
-    randomName: fileNames.some(looksRandom),
+    lookalikeName: fileNames.some(lookalikeFileName),
+    randomName: fileNames.some(randomFileName),
     publisher,
     knownPublisher: r.signed === true && publisher !== null && KNOWN_PUBLISHER_SET.has(publisher.toLowerCase()),
     cmdBuiltin,
