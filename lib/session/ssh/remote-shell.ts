@@ -1,9 +1,9 @@
 // One long-lived PowerShell on the target, on its own exec channel, fed one line at a time: a
 // step does not pay PowerShell's start-up. Each line is followed by a line that prints an end
 // marker (on stdout and stderr), so a reply is everything before the marker.
-import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { stripConsoleModes } from '../../text.ts';
+import { EndMarkers, ReplyCapture } from '../reply-framing.ts';
 import { openExec } from './exec.ts';
 
 export interface ShellReply {
@@ -23,35 +23,6 @@ export class ShellExitedError extends Error {
   }
 }
 
-// A step's records and logs go to files; what reaches the channel is the summary and stray
-// output. Past this, only the head and the tail are kept (the marker and summary are at the end).
-const KEEP = 64 * 1024;
-const LIMIT = 1024 * 1024;
-
-class Capture {
-  text = '';
-  private from = 0;
-  append(chunk: string): void {
-    this.text += chunk;
-    if (this.text.length > LIMIT) {
-      this.text = this.text.slice(0, KEEP) + '\n[… output truncated …]\n' + this.text.slice(-KEEP);
-      this.from = 0;
-    }
-  }
-  /** Index of `marker` in text added since the last reset, or -1. */
-  find(marker: string): number {
-    const i = this.text.indexOf(marker, Math.max(0, this.from - marker.length));
-    if (i === -1) this.from = this.text.length;
-    return i;
-  }
-  take(end: number, skip: number): string {
-    const out = this.text.slice(0, end);
-    this.text = this.text.slice(end + skip);
-    this.from = 0;
-    return out;
-  }
-}
-
 export interface HelloInfo {
   pid: number;
   languageMode: string;
@@ -59,13 +30,13 @@ export interface HelloInfo {
 }
 
 export class RemoteShell {
-  private out = new Capture();
-  private err = new Capture();
+  private out = new ReplyCapture();
+  private err = new ReplyCapture();
   private exited = false;
   private exitCode: number | null = null;
-  private seq = 0;
-  private readonly nonce = randomBytes(6).toString('hex');
-  private pending?: { markers: string[]; resolve: (r: ShellReply) => void; reject: (e: Error) => void };
+  private readonly markers = new EndMarkers();
+  /** `plain`: only stdout carries the marker. */
+  private pending?: { marker: string; plain: boolean; resolve: (r: ShellReply) => void; reject: (e: Error) => void };
   private onClosed!: () => void;
   /** Resolves once the channel has closed (the process ended or the connection went). */
   readonly closed = new Promise<void>((r) => (this.onClosed = r));
@@ -112,14 +83,13 @@ export class RemoteShell {
   private check(): void {
     const p = this.pending;
     if (!p) return;
-    const [outMarker, errMarker] = p.markers;
-    const o = this.out.find(outMarker);
+    const o = this.out.find(p.marker);
     if (o === -1) return;
-    const e = errMarker ? this.err.find(errMarker) : 0;
+    const e = p.plain ? 0 : this.err.find(p.marker);
     if (e === -1) return;
     this.pending = undefined;
-    const stdout = stripConsoleModes(this.out.take(o, outMarker.length));
-    const stderr = errMarker ? stripConsoleModes(this.err.take(e, errMarker.length)) : '';
+    const stdout = stripConsoleModes(this.out.take(o, p.marker));
+    const stderr = p.plain ? '' : stripConsoleModes(this.err.take(e, p.marker));
     p.resolve({ stdout, stderr });
   }
 
@@ -132,13 +102,10 @@ export class RemoteShell {
     if (line.includes('\n') || line.includes('\r')) return Promise.reject(new Error('RemoteShell.call takes a single line'));
     if (this.exited) return Promise.reject(new ShellExitedError('the remote PowerShell has ended', this.exitCode, this.strayStderr));
     if (this.pending) return Promise.reject(new Error('RemoteShell.call while another call runs'));
-    const id = `${this.nonce}-${++this.seq}`;
-    // Concatenated on the target, so an echo of the input line can never look like the marker.
-    const marker = `MAGPIE-END-${id}`;
-    const print = `'MAGPIE-END-' + '${id}'`;
+    const { marker, print } = this.markers.next();
     const framing = plain ? print : `${print}; [Console]::Error.WriteLine(${print})`;
     return new Promise<ShellReply>((resolve, reject) => {
-      this.pending = { markers: plain ? [marker] : [marker, marker], resolve, reject };
+      this.pending = { marker, plain, resolve, reject };
       this.channel.write(`${line}\n${framing}\n`);
     });
   }

@@ -3,9 +3,8 @@
 // which pywinrm's run_ps does. Each line is followed by an end marker printed on stdout and
 // stderr; a reply is everything before the markers. Output is received on its own connection
 // (a Receive long-polls), so sending a line never waits behind it.
-import { randomBytes } from 'node:crypto';
-import { StringDecoder } from 'node:string_decoder';
 import { stripConsoleModes } from '../../text.ts';
+import { EndMarkers, ReplyCapture } from '../reply-framing.ts';
 import type { WinrmShell } from './shell.ts';
 import { POWERSHELL_ARGS, POWERSHELL_COMMAND } from './soap.ts';
 
@@ -25,30 +24,10 @@ export class PowerShellEndedError extends Error {
   }
 }
 
-const LIMIT = 1024 * 1024;
-const KEEP = 64 * 1024;
-
-class Capture {
-  text = '';
-  private readonly decoder = new StringDecoder('utf8');
-  append(chunk: Buffer): void {
-    this.text += this.decoder.write(chunk);
-    if (this.text.length > LIMIT) this.text = this.text.slice(0, KEEP) + '\n[… output truncated …]\n' + this.text.slice(-KEEP);
-  }
-  take(marker: string): string | undefined {
-    const i = this.text.indexOf(marker);
-    if (i < 0) return undefined;
-    const out = this.text.slice(0, i);
-    this.text = this.text.slice(i + marker.length).replace(/^\r?\n/, '');
-    return out;
-  }
-}
-
 export class WinrmPowerShell {
-  private readonly out = new Capture();
-  private readonly err = new Capture();
-  private readonly nonce = randomBytes(6).toString('hex');
-  private seq = 0;
+  private readonly out = new ReplyCapture();
+  private readonly err = new ReplyCapture();
+  private readonly markers = new EndMarkers();
   private pending?: { marker: string; resolve: (r: PowerShellReply) => void; reject: (e: Error) => void };
   private ended?: PowerShellEndedError;
   private readonly stopReceiving = new AbortController();
@@ -94,9 +73,13 @@ export class WinrmPowerShell {
 
   private check(): void {
     const p = this.pending;
-    if (!p || !this.out.text.includes(p.marker) || !this.err.text.includes(p.marker)) return;
+    if (!p) return;
+    const o = this.out.find(p.marker);
+    if (o === -1) return;
+    const e = this.err.find(p.marker);
+    if (e === -1) return;
     this.pending = undefined;
-    p.resolve({ stdout: stripConsoleModes(this.out.take(p.marker)!), stderr: stripConsoleModes(this.err.take(p.marker)!) });
+    p.resolve({ stdout: stripConsoleModes(this.out.take(o, p.marker)), stderr: stripConsoleModes(this.err.take(e, p.marker)) });
   }
 
   /** Sends one line (no CR/LF inside) and resolves with what it printed. No deadline here: callers race theirs and stop() on expiry. */
@@ -104,10 +87,7 @@ export class WinrmPowerShell {
     if (/[\r\n]/.test(line)) throw new Error('WinrmPowerShell.call takes a single line');
     if (this.ended) throw this.ended;
     if (this.pending) throw new Error('WinrmPowerShell.call while another call runs');
-    const id = `${this.nonce}-${++this.seq}`;
-    const marker = `MAGPIE-END-${id}`;
-    // Concatenated on the target, so an echo of the input can never look like the marker.
-    const print = `'MAGPIE-END-' + '${id}'`;
+    const { marker, print } = this.markers.next();
     const reply = new Promise<PowerShellReply>((resolve, reject) => (this.pending = { marker, resolve, reject }));
     try {
       await this.control.sendStdin(this.commandId, Buffer.from(`${line}\r\n[Console]::Out.WriteLine(${print}); [Console]::Error.WriteLine(${print})\r\n`, 'utf8'), false);
