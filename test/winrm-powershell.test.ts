@@ -8,7 +8,7 @@ import { scriptBlockLine } from '../lib/script.ts';
 import { WinrmHttp } from '../lib/session/winrm/http.ts';
 import { PowerShellEndedError, WinrmPowerShell } from '../lib/session/winrm/remote-powershell.ts';
 import { WinrmShell } from '../lib/session/winrm/shell.ts';
-import { probeTarget } from '../lib/session/ssh/probe.ts';
+import { probeTarget } from '../lib/session/probe.ts';
 import { hostname } from 'node:os';
 import { pwshOrFail } from './helpers.ts';
 import { startWinrmServer, type WinrmServer } from './winrm-server.ts';

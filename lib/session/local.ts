@@ -5,16 +5,14 @@ import { sha256File } from '../evidence/hash.ts';
 import { hostname, platform, release } from 'node:os';
 import { localUser } from '../identity.ts';
 import { join } from 'node:path';
-import { POWERSHELL_DIR } from '../paths.ts';
 import type { OsName } from '../definitions.ts';
 import { invocationLine, parseSummary, RECORD_DEPTH, scriptBlockLine, type InvocationContext } from '../script.ts';
 import { HostLostError, PwshHost } from './pwsh-host.ts';
+import { probeTarget, type Probed } from './probe.ts';
 import { takeWarmHost } from './warm-host.ts';
 import { untilStopped } from './until-stopped.ts';
-import { safeLine } from '../text.ts';
 import type { RunOptions, Session, SessionRun, TargetInfo } from './session.ts';
 
-const PROBE = readFileSync(join(POWERSHELL_DIR, 'probe.ps1'), 'utf8');
 const HOST_OUTPUT_LIMIT = 64 * 1024;
 const HOST_START_MS = 120_000;
 
@@ -30,20 +28,11 @@ export interface LocalSessionOptions {
   osOverride?: OsName;
 }
 
-/** Runs the probe and decodes it; shared by transports that talk to a PwshHost. */
-export async function probeHost(host: PwshHost): Promise<Omit<TargetInfo, 'name' | 'transport'> & { tempDir: string }> {
-  const reply = await host.invoke(scriptBlockLine(PROBE));
-  const m = /MAGPIE-PROBE:([A-Za-z0-9+/=;_]+)/.exec(reply.stdout);
-  if (!m) throw new HostLostError(`the host did not answer the identification probe: ${safeLine(reply.stderr || reply.stdout, 500)}`);
-  const fields = Object.fromEntries(m[1].split(';').map((kv) => [kv.slice(0, kv.indexOf('=')), Buffer.from(kv.slice(kv.indexOf('=') + 1), 'base64').toString('utf8')]));
-  const raw = { ...fields, admin: fields.admin === 'True' } as unknown as Omit<TargetInfo, 'name' | 'transport' | 'clockSkewMs'> & { tempDir: string };
-  // Timed on a warm host, so the round trip is small and its midpoint is a fair estimate.
-  const t0 = Date.now();
-  const clock = await host.invoke(`'MAGPIE-CLOCK:' + [DateTime]::UtcNow.ToString('o')`);
-  const t1 = Date.now();
-  const c = /MAGPIE-CLOCK:(\S+)/.exec(clock.stdout);
-  const skew = c ? Date.parse(c[1]) - (t0 + t1) / 2 : 0;
-  return { ...raw, clockSkewMs: Math.round(skew) };
+/** Runs the probe (lib/session/probe.ts) on a local PwshHost. */
+export async function probeHost(host: PwshHost): Promise<Probed> {
+  const probed = await probeTarget((line) => host.invoke(line));
+  if ('error' in probed) throw new HostLostError(probed.error);
+  return probed;
 }
 
 export class LocalSession implements Session {

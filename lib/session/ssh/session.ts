@@ -12,7 +12,7 @@ import { untilStopped } from '../until-stopped.ts';
 import { SshDroppedError, SshShellError, SshTimeoutError } from './errors.ts';
 import { execCollect } from './exec.ts';
 import { killTreeCommand } from './kill-command.ts';
-import { probeTarget } from './probe.ts';
+import { probeTarget } from '../probe.ts';
 import { looksWindows, remoteJoin, sftpPath } from './remote-path.ts';
 import { RemoteShell, ShellExitedError, type ShellReply } from './remote-shell.ts';
 import { RemoteFiles } from './sftp.ts';

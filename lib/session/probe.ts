@@ -1,22 +1,19 @@
-// Who the target is: the same probe.ps1 the local transport runs, then a timed clock read.
+// Who the target is: probe.ps1 (for every transport that asks the target itself), then a timed
+// clock read.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OsName } from '../../definitions.ts';
-import { POWERSHELL_DIR } from '../../paths.ts';
-import { scriptBlockLine } from '../../script.ts';
-import { safeLine } from '../../text.ts';
-import type { TargetInfo } from '../session.ts';
-import type { ShellReply } from './remote-shell.ts';
+import type { OsName } from '../definitions.ts';
+import { POWERSHELL_DIR } from '../paths.ts';
+import { scriptBlockLine } from '../script.ts';
+import { safeLine } from '../text.ts';
+import type { TargetInfo } from './session.ts';
 
 const PROBE = readFileSync(join(POWERSHELL_DIR, 'probe.ps1'), 'utf8');
 
 export type Probed = Omit<TargetInfo, 'name' | 'transport' | 'connection'> & { tempDir: string };
 
-/**
- * `call` sends one line with the caller's deadline. The decoding matches local.ts probeHost,
- * which is typed to the local PwshHost and so cannot be shared as it stands.
- */
-export async function probeTarget(call: (line: string) => Promise<ShellReply>): Promise<Probed | { error: string }> {
+/** `call` sends one line to the target's PowerShell (with the caller's deadline) and resolves with what it printed. */
+export async function probeTarget(call: (line: string) => Promise<{ stdout: string; stderr: string }>): Promise<Probed | { error: string }> {
   const reply = await call(scriptBlockLine(PROBE));
   const m = /MAGPIE-PROBE:([A-Za-z0-9+/=;_]+)/.exec(reply.stdout);
   if (!m) return { error: `the identification probe gave no answer: ${safeLine(reply.stderr || reply.stdout || 'no output', 500)}` };
@@ -25,7 +22,7 @@ export async function probeTarget(call: (line: string) => Promise<ShellReply>): 
     const eq = kv.indexOf('=');
     fields[kv.slice(0, eq)] = Buffer.from(kv.slice(eq + 1), 'base64').toString('utf8');
   }
-  // Timed on the warm shell, so the round trip is short and its midpoint a fair estimate.
+  // Timed on a warm shell, so the round trip is short and its midpoint a fair estimate.
   const t0 = Date.now();
   const clock = await call(`'MAGPIE-CLOCK:' + [DateTime]::UtcNow.ToString('o')`);
   const t1 = Date.now();
