@@ -3,9 +3,8 @@
 // own SHA256SUMS. Collected files are never touched; each triage run gets a new folder.
 import { closeSync, existsSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { hostname } from 'node:os';
 import { appendToCustody } from '../evidence/custody.ts';
-import { localUser } from '../identity.ts';
+import { custodyActor } from '../identity.ts';
 import { sha256File } from '../evidence/hash.ts';
 import { timestampName } from '../evidence/names.ts';
 import { claimStampedDir } from '../evidence/claim-dir.ts';
@@ -109,7 +108,7 @@ export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Pr
   const custody = join(evidenceDir, 'custody.jsonl');
   if (existsSync(custody)) {
     const all = [...sums, { path: 'SHA256SUMS', sha256: (await sha256File(join(outDir, 'SHA256SUMS'))).sha256 }];
-    await appendToCustody(custody, `${localUser().username}@${hostname()}`, 'triage-written', { dir: `triage/${basename(outDir)}`, tool, rules: rules.length, intel: intel?.files ?? [], files: all });
+    await appendToCustody(custody, custodyActor(), 'triage-written', { dir: `triage/${basename(outDir)}`, tool, rules: rules.length, intel: intel?.files ?? [], files: all });
   }
   return { result, outDir, files };
 }
