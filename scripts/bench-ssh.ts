@@ -14,7 +14,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { loadCatalog } from '../lib/catalog.ts';
 import { buildPlan } from '../lib/plan.ts';
@@ -116,52 +115,6 @@ async function connectionsGone(servers: Sshd[], ms: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return true;
-}
-
-// ---- the targets' login shell ----
-
-/** True once something on address:port speaks SSH. */
-function answers(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: address, port });
-    sock.setTimeout(1000);
-    sock.once('data', (d) => {
-      sock.destroy();
-      resolve(d.toString('latin1').startsWith('SSH-'));
-    });
-    sock.once('error', () => resolve(false));
-    sock.once('timeout', () => {
-      sock.destroy();
-      resolve(false);
-    });
-  });
-}
-
-/**
- * Root's login shell is bash, and Debian's bash reads ~/.bashrc for a command run by sshd. On this
- * machine that file runs `pyenv init`, whose rehash takes a lock in ~/.pyenv/shims: concurrent
- * sessions queue on it, up to 60 s each, so hosts missed their 60 s PowerShell start deadline at
- * concurrency 16 and the bench measured pyenv. SHLVL=1 in the sessions' environment makes bash a
- * nested shell, which skips ~/.bashrc (sshd takes only its first SetEnv line: the harness's PATH
- * line gets it). sshd re-reads its config on SIGHUP.
- */
-async function quietLoginShell(s: Sshd): Promise<void> {
-  const file = join(s.dir, 'sshd_config');
-  const text = readFileSync(file, 'utf8');
-  if (!/^SetEnv /m.test(text)) throw new Error(`${file} has no SetEnv line to add SHLVL=1 to`);
-  writeFileSync(file, text.replace(/^SetEnv (.*)$/m, 'SetEnv $1 SHLVL=1'));
-  const t = spawnSync('/usr/sbin/sshd', ['-t', '-f', file], { encoding: 'utf8' });
-  if (t.status !== 0) throw new Error(`sshd -t -f ${file}: ${t.stderr}`);
-  process.kill(s.pid, 'SIGHUP');
-  const end = Date.now() + 15_000;
-  while (!/Received SIGHUP; restarting/.test(s.log())) {
-    if (Date.now() > end) throw new Error(`sshd ${s.pid} did not restart on SIGHUP:\n${s.log().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  while (!(await Promise.all(s.addresses.map((a) => answers(a, s.port)))).every(Boolean)) {
-    if (Date.now() > end) throw new Error(`sshd ${s.pid} did not listen again after SIGHUP:\n${s.log().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 // ---- the fan-out through the real CLI ----
@@ -325,7 +278,7 @@ async function stepOverhead(server: Sshd, host: string, book: string, knownHosts
   const line = invocationLine(script, { params: step.params, stage, depth: RECORD_DEPTH, target: { user: s.info.user, admin: s.info.admin } });
   try {
     await hand.call(SHELL_SETUP);
-    // The sessions' bash skipped ~/.bashrc (see quietLoginShell): pyenv is not on their PATH.
+    // The sessions' bash skipped ~/.bashrc (SHLVL=1 from test/sshd.ts): pyenv is not on their PATH.
     const path = await hand.call("'PATH=' + $env:PATH");
     if (path.includes('.pyenv')) throw new Error(`the targets' sessions still read ~/.bashrc: ${path.trim()}`);
     const sessionMs: number[] = [];
@@ -505,12 +458,9 @@ async function main() {
   process.once('SIGTERM', onSignal);
   try {
     console.log(`starting ${Math.ceil(HOSTS / PER_SSHD)} sshd for ${HOSTS} loopback targets …`);
-    for (let i = 0; i < addresses.length; i += PER_SSHD) servers.push(await startSshd({ addresses: addresses.slice(i, i + PER_SSHD) }));
-    for (const s of servers) await quietLoginShell(s);
-    // One key for every target: the first server's user key, authorized on all of them.
+    // One user key for every target, and the same host keys: the first server's.
+    for (let i = 0; i < addresses.length; i += PER_SSHD) servers.push(await startSshd({ addresses: addresses.slice(i, i + PER_SSHD), keys: servers[0] }));
     const key = servers[0].userKey;
-    const pub = readFileSync(key + '.pub');
-    for (const s of servers) writeFileSync(join(s.dir, 'authorized_keys'), pub, { mode: 0o600 });
     const knownHosts = join(scratch, 'known_hosts');
     writeFileSync(knownHosts, servers.flatMap((s) => s.addresses.map((a) => s.knownHostsLine('ed25519', a))).join('\n') + '\n');
     // Round robin over the servers, so concurrent hosts do not all queue on one sshd's accept loop.

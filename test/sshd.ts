@@ -113,19 +113,29 @@ function makePasswordUser(dir: string): { user: string; password: string } | und
   return { user, password };
 }
 
-export async function startSshd(opts: { addresses?: string[]; passwordUser?: boolean } = {}): Promise<Sshd> {
+/**
+ * `keys`: the host keys and user key of another server, used again instead of new ones (a bench
+ * starting many servers: one key pair logs in everywhere, and no time goes on ssh-keygen).
+ */
+export async function startSshd(opts: { addresses?: string[]; passwordUser?: boolean; keys?: Pick<Sshd, 'hostKeys' | 'userKey'> } = {}): Promise<Sshd> {
   ensureSshd();
   const pwshDir = dirname(pwshOrFail());
   const dir = tempDir('magpie-sshd-');
   const addresses = opts.addresses ?? ['127.0.0.1'];
-  const hostKeys = {} as Sshd['hostKeys'];
-  for (const type of ['ed25519', 'ecdsa', 'rsa'] as const) {
-    const file = join(dir, `ssh_host_${type}_key`);
-    run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `magpie-test-host-${type}`, '-f', file]);
-    hostKeys[type] = file + '.pub';
+  let hostKeys = opts.keys?.hostKeys;
+  if (!hostKeys) {
+    hostKeys = {} as Sshd['hostKeys'];
+    for (const type of ['ed25519', 'ecdsa', 'rsa'] as const) {
+      const file = join(dir, `ssh_host_${type}_key`);
+      run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `magpie-test-host-${type}`, '-f', file]);
+      hostKeys[type] = file + '.pub';
+    }
   }
-  const userKey = join(dir, 'id_ed25519');
-  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'magpie-test-user', '-f', userKey]);
+  let userKey = opts.keys?.userKey;
+  if (!userKey) {
+    userKey = join(dir, 'id_ed25519');
+    run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'magpie-test-user', '-f', userKey]);
+  }
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(userKey + '.pub'), { mode: 0o600 });
   const passwordUser = opts.passwordUser ? makePasswordUser(dir) : undefined;
   // Privilege separation needs this folder; Debian creates it only when the service starts.
