@@ -21,7 +21,8 @@ import { ROOT_DIR } from '../lib/paths.ts';
 import { PWSH_ARGS, requirePwsh } from '../lib/pwsh.ts';
 import { composeScript, invocationLine, RECORD_DEPTH } from '../lib/script.ts';
 import { SshSession } from '../lib/session/ssh/index.ts';
-import { SHELL_SETUP, shellCommand } from '../lib/session/ssh/shell-command.ts';
+import { shellCommand } from '../lib/session/ssh/shell-command.ts';
+import { SHELL_SETUP } from '../lib/session/powershell-lines.ts';
 import { startSshd, type Sshd } from '../test/sshd.ts';
 
 const HOSTS = Number(process.env.BENCH_SSH_HOSTS ?? 200);

@@ -4,6 +4,7 @@
 import type { Client, ClientChannel } from 'ssh2';
 import { stripConsoleModes } from '../../text.ts';
 import { EndMarkers, ReplyCapture } from '../reply-framing.ts';
+import { HELLO_LINE, parseHello, type HelloInfo } from '../powershell-lines.ts';
 import { openExec } from './exec.ts';
 
 export interface ShellReply {
@@ -21,12 +22,6 @@ export class ShellExitedError extends Error {
     super(message);
     this.name = 'ShellExitedError';
   }
-}
-
-export interface HelloInfo {
-  pid: number;
-  languageMode: string;
-  psVersion: string;
 }
 
 export class RemoteShell {
@@ -112,11 +107,9 @@ export class RemoteShell {
 
   /** Asks who it is with plain statements only; the language mode decides whether anything else can run. */
   async hello(): Promise<HelloInfo | undefined> {
-    const r = await this.call(`'MAGPIE-HELLO:' + $PID + ':' + $ExecutionContext.SessionState.LanguageMode + ':' + $PSVersionTable.PSVersion`, true);
-    const m = /MAGPIE-HELLO:(\d+):(\w*):([\d.]*)/.exec(r.stdout);
-    if (!m) return undefined;
-    this.pid = Number(m[1]);
-    return { pid: this.pid, languageMode: m[2], psVersion: m[3] || '1.0' };
+    const hello = parseHello((await this.call(HELLO_LINE, true)).stdout);
+    if (hello) this.pid = hello.pid;
+    return hello;
   }
 
   /** Asks it to exit, then closes the channel; the caller stops the process tree if it lingers. */

@@ -16,8 +16,9 @@ import { probeTarget } from '../probe.ts';
 import { looksWindows, remoteJoin, sftpPath } from './remote-path.ts';
 import { RemoteShell, ShellExitedError, type ShellReply } from './remote-shell.ts';
 import { RemoteFiles } from './sftp.ts';
-import { defaultShell, hashLine, parseHashes, parseSha256sum, sha256sumCommand, SHELL_SETUP, shellCommand } from './shell-command.ts';
-import { fetchStage } from './stage.ts';
+import { defaultShell, parseSha256sum, sha256sumCommand, shellCommand } from './shell-command.ts';
+import { hashLine, helloProblem, parseHashes, SHELL_SETUP } from '../powershell-lines.ts';
+import { fetchStage } from '../stage.ts';
 
 export interface SshSessionOptions extends SshConnectOptions {
   /** What the responder named the target (default: host). */
@@ -121,23 +122,11 @@ export class SshSession implements Session {
       const said = safeLine(e.stderr || 'no output', 300);
       throw new SshShellError(host, port, `PowerShell did not start on ${this.where}: "${this.exe}" ${e.exitCode == null ? 'ended' : `exited with ${e.exitCode}`} (${said}); install PowerShell there or name its executable with --remote-shell`, 'missing');
     }
-    if (!hello) {
-      shell.abandon();
-      throw new SshShellError(host, port, `"${this.exe}" on ${this.where} does not answer like PowerShell; name the PowerShell executable with --remote-shell`, 'missing');
-    }
-    if (hello.languageMode !== 'FullLanguage') {
-      await shell.end(2000);
-      throw new SshShellError(
-        host,
-        port,
-        `PowerShell on ${this.where} runs in ${hello.languageMode || 'an unknown'} language mode (AppLocker/WDAC policy), which blocks what Magpie's steps need; use an account the policy exempts`,
-        'constrained-language',
-      );
-    }
-    const [major, minor] = hello.psVersion.split('.').map(Number);
-    if (major < 5 || (major === 5 && minor < 1)) {
-      await shell.end(2000);
-      throw new SshShellError(host, port, `PowerShell on ${this.where} is version ${hello.psVersion}; Magpie needs 5.1 or later (install Windows Management Framework 5.1 or PowerShell 7)`, 'too-old');
+    const bad = helloProblem(hello, this.where, this.exe, 'name the PowerShell executable with --remote-shell');
+    if (bad) {
+      if (bad.problem === 'missing') shell.abandon();
+      else await shell.end(2000);
+      throw new SshShellError(host, port, bad.message, bad.problem);
     }
     await this.call(shell, SHELL_SETUP, 'the session set-up');
     return shell;

@@ -6,19 +6,14 @@ import { open as openLocal } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Client, SFTPWrapper, Stats } from 'ssh2';
 import { idleTimer, withDeadline } from './deadline.ts';
+import type { RemoteEntry, StageFiles } from '../stage.ts';
 
 /** Read size and how many reads are in flight: 1 MiB buffered per file, enough to fill a fast link. */
 const CHUNK = 64 * 1024;
 const WINDOW = 16;
 
-export interface RemoteEntry {
-  /** Relative to the listed root, '/'-separated. */
-  rel: string;
-  kind: 'dir' | 'file' | 'other';
-  size: number;
-}
-
-export class RemoteFiles {
+export class RemoteFiles implements StageFiles {
+  readonly parallel = 4;
   private constructor(
     private sftp: SFTPWrapper,
     /** Deadline for one request, and for a transfer that stops moving. */

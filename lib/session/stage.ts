@@ -1,11 +1,26 @@
-// Brings a step's remote folder home: records.jsonl, the logs and files/** into the local stage
-// folder, each file hashed as it arrives and compared with the hash the target computed.
+// Brings a step's remote folder home, for every remote transport: records.jsonl, the logs and
+// files/** into the local stage folder, each file hashed as it arrives and compared with the hash
+// the target computed.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StepSummary } from '../../script.ts';
-import type { RemoteEntry, RemoteFiles } from './sftp.ts';
+import type { StepSummary } from '../script.ts';
 
-const PARALLEL = 4;
+export interface RemoteEntry {
+  /** Relative to the listed root, '/'-separated. */
+  rel: string;
+  kind: 'dir' | 'file' | 'other';
+  size: number;
+}
+
+/** What a transport offers for fetching a folder (SFTP; WinRM's PowerShell). */
+export interface StageFiles {
+  /** Every entry under `root`: links and special files as 'other', never followed. */
+  list(root: string): Promise<RemoteEntry[]>;
+  /** Streams one file to `localFile` (created, never overwritten); its size and SHA-256 as they arrived. */
+  fetch(remote: string, localFile: string, listedSize: number): Promise<{ size: number; sha256: string }>;
+  /** Files fetched at once: a step's small logs cost round trips, not bandwidth (1 where the channel takes one request at a time). */
+  readonly parallel: number;
+}
 
 export interface StageFetch {
   /** Every file arrived and matches what the target says it held. */
@@ -25,7 +40,7 @@ export type RemoteHasher = (rels: string[]) => Promise<Map<string, string | unde
  * logs before it prints the summary, so their listed sizes are final. Without a summary (stopped
  * step) the target is asked for every hash through `hasher`.
  */
-export async function fetchStage(files: RemoteFiles, remoteRoot: string, localDir: string, summary: StepSummary | undefined, hasher: RemoteHasher): Promise<StageFetch> {
+export async function fetchStage(files: StageFiles, remoteRoot: string, localDir: string, summary: StepSummary | undefined, hasher: RemoteHasher): Promise<StageFetch> {
   const problems: string[] = [];
   const notes: string[] = [];
   const entries = await files.list(remoteRoot);
@@ -38,7 +53,6 @@ export async function fetchStage(files: RemoteFiles, remoteRoot: string, localDi
     else if (e.kind === 'other') notes.push(`not fetched: ${e.rel} is a link or special file on the target`);
     else toFetch.push(e);
   }
-  // A few files at once: a step's small logs cost round trips, not bandwidth.
   const fetchOne = async (e: RemoteEntry) => {
     try {
       got.set(e.rel, { ...(await files.fetch(`${remoteRoot}/${e.rel}`, join(localDir, ...e.rel.split('/')), e.size)), listed: e.size });
@@ -47,7 +61,7 @@ export async function fetchStage(files: RemoteFiles, remoteRoot: string, localDi
     }
   };
   const queue = [...toFetch];
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
+  await Promise.all(Array.from({ length: Math.min(files.parallel, queue.length) }, async () => {
     for (let e = queue.shift(); e; e = queue.shift()) await fetchOne(e);
   }));
 
