@@ -1,5 +1,6 @@
 // The local transport: a pwsh on the responder's own machine, writing straight into the
 // staging folder the runner made inside the evidence folder.
+import { boundHostOutput } from './host-output.ts';
 import { chmodSync, constants, copyFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { sha256File } from '../evidence/hash.ts';
 import { hostname, platform, release } from 'node:os';
@@ -13,7 +14,6 @@ import { takeWarmHost } from './warm-host.ts';
 import { untilStopped } from './until-stopped.ts';
 import type { RunOptions, Session, SessionRun, TargetInfo } from './session.ts';
 
-const HOST_OUTPUT_LIMIT = 64 * 1024;
 const HOST_START_MS = 120_000;
 
 export interface LocalSessionOptions {
@@ -129,8 +129,7 @@ export class LocalSession implements Session {
       // No summary from a live host means the script itself did not run (e.g. it does not parse).
       if (!summary && !this.host.alive) outcome = 'host-lost';
     }
-    if (hostOutput.length > HOST_OUTPUT_LIMIT) hostOutput = hostOutput.slice(0, HOST_OUTPUT_LIMIT) + '\n[truncated]';
-    return { outcome, summary, hostOutput, durationMs: Date.now() - started };
+    return { outcome, summary, hostOutput: boundHostOutput(hostOutput), durationMs: Date.now() - started };
   }
 
   async close(): Promise<void> {

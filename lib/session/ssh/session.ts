@@ -7,18 +7,19 @@ import { invocationLine, parseSummary, RECORD_DEPTH, type InvocationContext, typ
 import { safeLine } from '../../text.ts';
 import type { RunOptions, Session, SessionRun, TargetInfo } from '../session.ts';
 import { connect, type SshConnection, type SshConnectOptions } from './connect.ts';
-import { withDeadline } from './deadline.ts';
+import { withDeadline } from '../deadline.ts';
 import { untilStopped } from '../until-stopped.ts';
 import { SshDroppedError, SshShellError, SshTimeoutError } from './errors.ts';
 import { execCollect } from './exec.ts';
 import { killTreeCommand } from './kill-command.ts';
 import { probeTarget } from '../probe.ts';
-import { looksWindows, remoteJoin, sftpPath } from './remote-path.ts';
+import { looksWindows, remoteJoin, sftpPath } from '../remote-path.ts';
 import { RemoteShell, ShellExitedError, type ShellReply } from './remote-shell.ts';
 import { RemoteFiles } from './sftp.ts';
 import { defaultShell, parseSha256sum, sha256sumCommand, shellCommand } from './shell-command.ts';
 import { hashLine, helloProblem, parseHashes, SHELL_SETUP } from '../powershell-lines.ts';
 import { fetchStage } from '../stage.ts';
+import { boundHostOutput } from '../host-output.ts';
 
 export interface SshSessionOptions extends SshConnectOptions {
   /** What the responder named the target (default: host). */
@@ -29,7 +30,6 @@ export interface SshSessionOptions extends SshConnectOptions {
   commandTimeoutMs?: number;
 }
 
-const HOST_OUTPUT_LIMIT = 64 * 1024;
 const TOOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/;
 
 export class SshSession implements Session {
@@ -170,8 +170,7 @@ export class SshSession implements Session {
   async run(script: string, params: InvocationContext['params'], opts: RunOptions): Promise<SessionRun> {
     const started = Date.now();
     const done = (r: Omit<SessionRun, 'durationMs'>): SessionRun => {
-      const hostOutput = r.hostOutput.length > HOST_OUTPUT_LIMIT ? r.hostOutput.slice(0, HOST_OUTPUT_LIMIT) + '\n[truncated]' : r.hostOutput;
-      return { ...r, hostOutput, durationMs: Date.now() - started };
+      return { ...r, hostOutput: boundHostOutput(r.hostOutput), durationMs: Date.now() - started };
     };
     const lostBefore = this.conn.lost();
     if (lostBefore) return done({ outcome: 'host-lost', hostOutput: lostBefore });

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { open as openLocal } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Client, SFTPWrapper, Stats } from 'ssh2';
-import { idleTimer, withDeadline } from './deadline.ts';
+import { idleTimer, withDeadline } from '../deadline.ts';
 import type { RemoteEntry, StageFiles } from '../stage.ts';
 
 /** Read size and how many reads are in flight: 1 MiB buffered per file, enough to fill a fast link. */

@@ -1,6 +1,6 @@
 // Paths on the target in two spellings: native (what PowerShell is given) and SFTP's
 // (Windows OpenSSH wants /C:/… with forward slashes).
-import type { OsName } from '../../definitions.ts';
+import type { OsName } from '../definitions.ts';
 
 export function remoteJoin(os: OsName, base: string, ...parts: string[]): string {
   const sep = os === 'windows' ? '\\' : '/';
