@@ -40,7 +40,11 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
     } else if (!script) {
       outcome = skipped(`no script for ${os}; this step supports ${Object.keys(step.scripts).join(', ') || 'no OS'}`);
     } else if (step.admin && !session.info.admin) {
-      outcome = skipped(`needs administrator rights; ${session.info.user} is not an administrator on ${session.info.hostname}`);
+      outcome = skipped(
+        session.info.adminFiltered
+          ? `needs administrator rights; ${session.info.user} is in Administrators on ${session.info.hostname}, but UAC filters a local account's token on a network logon: use a domain account in Administrators (or the built-in Administrator), or set LocalAccountTokenFilterPolicy=1 under HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System on the target`
+          : `needs administrator rights; ${session.info.user} is not an administrator on ${session.info.hostname}`,
+      );
     } else {
       outcome = await runStep(step, script, session, writer, opts);
     }

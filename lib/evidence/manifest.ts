@@ -56,6 +56,7 @@ export const Manifest = z.strictObject({
     psEdition: z.string().nullable(),
     user: z.string().nullable(),
     admin: z.boolean().nullable(),
+    adminFiltered: z.boolean().optional().describe('Windows: the account is in Administrators, but UAC filtered its token on this network logon (LocalAccountTokenFilterPolicy)'),
     transport: z.enum(['local', 'ssh', 'winrm', 'import']),
     startupScript: z.string().optional().describe('set only when Windows-only commands were stood in for (tests)'),
     connection: z
@@ -68,6 +69,9 @@ export const Manifest = z.strictObject({
         hostKeyTrust: z.enum(['known_hosts', 'accepted-new']).optional(),
         shell: z.string().optional(),
         scheme: z.string().optional(),
+        endpoint: z.string().optional().describe('WinRM: the WS-Management URL'),
+        security: z.enum(['http-message-encryption', 'https']).optional().describe('WinRM: NTLM-sealed messages over HTTP, or TLS'),
+        certificateSha256: z.string().optional().describe('WinRM over HTTPS: SHA-256 of the server certificate (DER)'),
       })
       .optional()
       .describe('how a remote target was reached (never a secret)'),

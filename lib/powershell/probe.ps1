@@ -1,11 +1,18 @@
 # Identifies the host a session reached. One JSON line, base64, like the step summary.
 $isWin = ($PSVersionTable.PSEdition -ne 'Core') -or $IsWindows
 $admin = $false
+$adminFiltered = $false
 $user = $null
 if ($isWin) {
     $id = [Security.Principal.WindowsIdentity]::GetCurrent()
     $user = $id.Name
     $admin = (New-Object Security.Principal.WindowsPrincipal($id)).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+    # A local administrator reached over the network gets a UAC-filtered token: Administrators
+    # (S-1-5-32-544) is in it for deny only, so IsInRole says no. whoami lists deny-only groups
+    # too; matching the SID, not the localised attribute text, works in every language.
+    if (-not $admin) {
+        $adminFiltered = [bool](@(whoami.exe /groups /fo csv /nh 2>$null) -match 'S-1-5-32-544')
+    }
 } else {
     $user = [Environment]::UserName
     # /proc rather than `id -u`: starting a process costs more than the whole probe.
@@ -19,6 +26,7 @@ $info = [ordered]@{
     psEdition = [string]$PSVersionTable.PSEdition
     user      = $user
     admin     = [bool]$admin
+    adminFiltered = [bool]$adminFiltered
     utcNow    = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ss.fffZ', [Globalization.CultureInfo]::InvariantCulture)
     tempDir   = [IO.Path]::GetTempPath()
 }

@@ -35,6 +35,7 @@ export async function probeTarget(call: (line: string) => Promise<{ stdout: stri
     psEdition: fields.psEdition,
     user: fields.user,
     admin: fields.admin === 'True',
+    ...(fields.adminFiltered === 'True' ? { adminFiltered: true } : {}),
     clockSkewMs: c ? Math.round(Date.parse(c[1]) - (t0 + t1) / 2) : 0,
     tempDir: fields.tempDir,
   };

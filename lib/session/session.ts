@@ -14,6 +14,8 @@ export interface TargetInfo {
   psEdition: string;
   user: string;
   admin: boolean;
+  /** Windows: in Administrators, but this network logon's token is UAC-filtered (a local account, LocalAccountTokenFilterPolicy=0). */
+  adminFiltered?: boolean;
   transport: Transport;
   /** Target clock minus responder clock, from the probe (ms, round-trip corrected). */
   clockSkewMs: number;
@@ -34,8 +36,14 @@ export interface ConnectionInfo {
   hostKeyTrust?: 'known_hosts' | 'accepted-new';
   /** The remote PowerShell that ran the steps (e.g. pwsh, powershell.exe). */
   shell?: string;
-  /** WinRM over HTTP/HTTPS, message encryption. */
+  /** WinRM: http or https. */
   scheme?: string;
+  /** WinRM: the WS-Management URL. */
+  endpoint?: string;
+  /** WinRM: NTLM-sealed messages over HTTP, or TLS. */
+  security?: 'http-message-encryption' | 'https';
+  /** WinRM over HTTPS: SHA-256 (hex) of the server certificate. */
+  certificateSha256?: string;
 }
 
 export type RunOutcome = 'completed' | 'timeout' | 'aborted' | 'host-lost';
