@@ -1,6 +1,10 @@
 // RC4, the stream cipher NTLM sealing uses. OpenSSL 3 moved it to the legacy provider, so
 // node:crypto's createCipheriv('rc4') throws "unsupported" on current Node builds. NTLM keeps one
 // RC4 state per direction for the whole session, so this is a stateful handle, not a one-shot.
+// Hand-written because no maintained npm package fits: @noble/ciphers and node-forge have no RC4;
+// crypto-es/crypto-js/jscrypto run RC4 in 32-bit words, so a stream split at a length that is not a
+// multiple of 4 loses key-stream bytes; arc4 is GPL-3.0 and pins lodash 4.17.4; rc4 and rc4.js
+// are unmaintained since 2015 (rc4.js even shares one key between all instances).
 
 export class Rc4 {
   private readonly s = new Uint8Array(256);
