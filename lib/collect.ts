@@ -23,6 +23,17 @@ export interface RemoteOptions {
   /** First pause between attempts; doubled each time. */
   retryDelayMs?: number;
   connectTimeoutMs?: number;
+  winrm?: {
+    /** Every winrm target over HTTPS (5986), not only winrms:// ones. */
+    https?: boolean;
+    auth?: 'ntlm' | 'basic';
+    /** PEM: CA certificates trusted besides the system's (--winrm-ca). */
+    ca?: string;
+    /** --winrm-cert-sha256: exactly this server certificate. */
+    certSha256?: string;
+    /** The targets' MaxEnvelopeSizekb × 1024. */
+    maxEnvelopeSize?: number;
+  };
 }
 
 export interface CollectOptions {
@@ -86,8 +97,29 @@ export async function openSession(target: Target, opts: CollectOptions): Promise
         name: target.name,
       });
     }
+    case 'winrm': {
+      const { WinrmSession } = await import('./session/winrm/index.ts');
+      const r = opts.remote ?? {};
+      const w = r.winrm ?? {};
+      const password = r.credentials?.passwordFor(target);
+      const fail = (m: string) => Object.assign(new Error(m), { code: 'auth-failed' });
+      if (!target.user) throw fail(`no account for ${target.name}: name it in the target (user@host, DOMAIN\\user@host) or the targets file's user column`);
+      if (password === undefined) throw fail(`no password for ${target.name}: give one with --ask-password, --password-env or --credential-file (WinRM takes no SSH keys)`);
+      return WinrmSession.open({
+        host: target.host,
+        port: target.port,
+        scheme: target.https || w.https ? 'https' : 'http',
+        auth: w.auth,
+        credentials: { user: target.user, password },
+        ca: w.ca,
+        pinSha256: w.certSha256,
+        maxEnvelopeSize: w.maxEnvelopeSize,
+        remoteShell: r.remoteShell,
+        name: target.name,
+      });
+    }
     default:
-      throw new Error(`transport "${target.transport}" is not available in this version; use --transport ssh or local`);
+      throw new Error(`transport "${target.transport}" cannot collect; use --transport local, ssh or winrm`);
   }
 }
 
@@ -108,6 +140,8 @@ async function openWithRetries(target: Target, opts: CollectOptions): Promise<Se
 
 function failureOf(e: unknown): HostFailure {
   const code = (e as { code?: string })?.code;
+  // A WinRM certificate that does not verify is what a changed SSH host key is: the server is not known to be itself.
+  if (code === 'tls') return 'host-key';
   return code && ['unreachable', 'auth-failed', 'host-key', 'timeout', 'dropped', 'shell'].includes(code) ? (code as HostFailure) : 'error';
 }
 

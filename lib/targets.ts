@@ -18,6 +18,8 @@ export interface Target {
   user?: string;
   /** Per-host credential: `env:NAME`, `file:PATH` (a password file) or `key:PATH` (an SSH private key). */
   credential?: string;
+  /** WinRM over HTTPS: a winrms:// target, or port 5986 (the HTTPS listener's). */
+  https?: boolean;
   /** Where it came from, for messages. */
   origin: string;
 }
@@ -72,7 +74,8 @@ export function parseTarget(text: string, defaultTransport: RemoteTransport, at:
   const bare = host.replace(/^\[|\]$/g, '');
   const defaultPort = scheme && SCHEMES[scheme[1].toLowerCase()].tls ? 5986 : DEFAULT_PORT[transport];
   const name = port !== undefined && port !== defaultPort ? `${bare}:${port}` : bare;
-  return { name, transport, host: bare, port, user, origin: at.file ? `${at.file}:${at.line}` : raw };
+  const https = transport === 'winrm' && (!!(scheme && SCHEMES[scheme[1].toLowerCase()].tls) || port === 5986);
+  return { name, transport, host: bare, port, user, ...(https ? { https } : {}), origin: at.file ? `${at.file}:${at.line}` : raw };
 }
 
 /** `--targets FILE`: one target a line (`#` comments), or CSV with the header `target,transport,port,user,credential`. */
@@ -107,6 +110,7 @@ export function readTargetsFile(file: string, defaultTransport: RemoteTransport)
           if (!Number.isInteger(n) || n < 1 || n > 65535) fail(`port "${safeLine(port, 20)}" is not a port number (1-65535)`, { file, line });
           t.port = n;
           if (n !== DEFAULT_PORT[t.transport]) t.name = `${t.host}:${n}`;
+          if (t.transport === 'winrm' && n === 5986) t.https = true;
         }
         const user = get('user');
         if (user !== undefined) {

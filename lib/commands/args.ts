@@ -7,14 +7,17 @@ import { TOOL_VERSION } from '../version.ts';
 export const USAGE = `magpie ${TOOL_VERSION} — incident-response playbooks through PowerShell
 
 Usage:
-  magpie run PLAYBOOK [--target HOST]... [--targets FILE] [--transport local|ssh]
+  magpie run PLAYBOOK [--target HOST]... [--targets FILE] [--transport local|ssh|winrm]
                       [--case ID] [--out DIR] [--concurrency N] [--param k=v]...
                       [--playbooks DIR]... [--tools DIR] [--operator NAME] [--dry-run] [--json]
                       [--resume] [--connect-retries N] [--sign PRIVATE_KEY]
                       SSH: [--identity KEY]... [--known-hosts FILE] [--accept-new-host-key]
                            [--remote-shell EXE]
+                      WinRM: [--winrm-https] [--winrm-auth ntlm|basic] [--winrm-ca PEM]
+                           [--winrm-cert-sha256 HEX] [--winrm-max-envelope-kb N] [--remote-shell EXE]
                       passwords: [--ask-password | --password-env NAME | --credential-file FILE]
-                      (targets: host, host:port, user@host:port, ssh://user@host:port)
+                      (targets: host, host:port, user@host:port, ssh://user@host:port,
+                       winrm://DOMAIN\\user@host (HTTP 5985, NTLM-encrypted), winrms://user@host (HTTPS 5986))
   magpie list     [--playbooks DIR]... [--json]
   magpie show     PLAYBOOK [--os windows|linux] [--param k=v]... [--playbooks DIR]...
   magpie validate [--playbooks DIR]...

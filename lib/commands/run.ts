@@ -1,10 +1,11 @@
 // `magpie run`: a playbook on the targets, with progress, Ctrl-C handling and a summary.
-import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
 import { custodyActor } from '../identity.ts';
 import { loadCatalog } from '../catalog.ts';
-import { collect, type HostResult } from '../collect.ts';
+import { collect, type HostResult, type RemoteOptions } from '../collect.ts';
+import { normalizePin } from '../session/winrm/tls.ts';
 import { Credentials, terminalPrompt } from '../credentials.ts';
 import { InputError } from '../errors.ts';
 import { safeSegment, timestampName } from '../evidence/names.ts';
@@ -33,6 +34,33 @@ function wholeNumber(name: string, text: string, min: number): number {
   return n;
 }
 
+/** The --winrm-* options, checked before anything runs. */
+function winrmOptions(values: Record<string, unknown>): NonNullable<RemoteOptions['winrm']> {
+  const auth = values['winrm-auth'] as string;
+  if (auth !== 'ntlm' && auth !== 'basic') throw new InputError(`--winrm-auth must be ntlm or basic, not "${safeLine(auth, 20)}"`);
+  if (auth === 'basic' && !values['winrm-https']) throw new InputError('--winrm-auth basic sends the password readable by anyone on the path unless over HTTPS: add --winrm-https (port 5986)');
+  let ca: string | undefined;
+  if (values['winrm-ca']) {
+    const file = values['winrm-ca'] as string;
+    try {
+      ca = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new InputError(`cannot read the CA file: ${(e as Error).message}`, { file });
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new InputError('not a PEM certificate file (no BEGIN CERTIFICATE line)', { file });
+  }
+  let certSha256: string | undefined;
+  if (values['winrm-cert-sha256']) {
+    try {
+      certSha256 = normalizePin(values['winrm-cert-sha256'] as string);
+    } catch (e) {
+      throw new InputError(`--winrm-cert-sha256: ${(e as Error).message}`);
+    }
+  }
+  const kb = wholeNumber('winrm-max-envelope-kb', values['winrm-max-envelope-kb'] as string, 32);
+  return { https: values['winrm-https'] as boolean, auth, ca, certSha256, maxEnvelopeSize: kb * 1024 };
+}
+
 export async function cmdRun(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
     target: { type: 'string', multiple: true, default: [] },
@@ -51,6 +79,11 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
     'known-hosts': { type: 'string' },
     'accept-new-host-key': { type: 'boolean', default: false },
     'remote-shell': { type: 'string' },
+    'winrm-https': { type: 'boolean', default: false },
+    'winrm-auth': { type: 'string', default: 'ntlm' },
+    'winrm-ca': { type: 'string' },
+    'winrm-cert-sha256': { type: 'string' },
+    'winrm-max-envelope-kb': { type: 'string', default: '500' },
     'ask-password': { type: 'boolean', default: false },
     'password-env': { type: 'string' },
     'credential-file': { type: 'string' },
@@ -75,8 +108,7 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
     targets.push(parseTarget('localhost', 'local'));
   }
   targets = dedupeTargets(targets);
-  const winrm = targets.find((t) => t.transport === 'winrm');
-  if (winrm) throw new InputError(`${winrm.origin}: the WinRM transport is not available in this version; use ssh:// (OpenSSH Server on Windows) for now`);
+  const winrm = targets.some((t) => t.transport === 'winrm') ? winrmOptions(values) : undefined;
 
   const catalog = loadCatalog(values.playbooks as string[]);
   const plan = buildPlan(catalog, positionals[0], parseParamArgs(values.param as string[]));
@@ -147,6 +179,7 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
         acceptNewHostKey: values['accept-new-host-key'] as boolean,
         remoteShell: values['remote-shell'] as string | undefined,
         connectRetries,
+        winrm,
       },
     });
     await reporter.done();

@@ -21,6 +21,8 @@ export class FileTransferError extends Error {
 export interface TransferOptions {
   /** Bytes per chunk (default 1 MiB). */
   chunkSize?: number;
+  /** Fetch: the size a listing gave; a file that small comes in one request (hash and data together). */
+  listedSize?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -80,6 +82,10 @@ function hashLocalPrefix(file: string, length: number): Promise<string> {
 export async function fetchFile(ps: LineRunner, remotePath: string, localFile: string, o: TransferOptions = {}): Promise<TransferResult> {
   const chunk = o.chunkSize ?? 1024 * 1024;
   const started = performance.now();
+  if (o.listedSize !== undefined && o.listedSize <= chunk && !existsSync(`${localFile}.part`)) {
+    const small = await fetchSmall(ps, remotePath, localFile, chunk, started);
+    if (small) return small;
+  }
   const whole = await remoteHash(ps, remotePath);
   const part = `${localFile}.part`;
 
@@ -133,6 +139,31 @@ export async function fetchFile(ps: LineRunner, remotePath: string, localFile: s
   renameSync(part, localFile);
   const seconds = (performance.now() - started) / 1000;
   return { size: whole.size, sha256, resumedFrom, bytesPerSecond: (whole.size - resumedFrom) / Math.max(seconds, 1e-3) };
+}
+
+/**
+ * A step's logs and records are mostly small: one request reads the whole file and its SHA-256.
+ * Undefined when the file turned out larger than a chunk (the chunked path takes over).
+ */
+async function fetchSmall(ps: LineRunner, remotePath: string, localFile: string, chunk: number, started: number): Promise<TransferResult | undefined> {
+  const line =
+    `$ErrorActionPreference='Stop'; $f=[IO.File]::Open(${pathExpr(remotePath)},'Open','Read','ReadWrite'); try { if ($f.Length -gt ${chunk}) { 'MAGPIE-LARGE:' + $f.Length } else { ` +
+    `$b=New-Object byte[] $f.Length; $n=0; while ($n -lt $b.Length) { $r=$f.Read($b,$n,$b.Length-$n); if ($r -le 0) { break }; $n+=$r }; ` +
+    `$h=[Security.Cryptography.SHA256]::Create().ComputeHash($b,0,$n); [Console]::Out.Write('MAGPIE-CHUNK:' + ${HEX} + ':' + [Convert]::ToBase64String($b,0,$n) + [Environment]::NewLine) } } finally { $f.Dispose() }`;
+  const reply = await ps.call(line);
+  if (field(reply.stdout, 'MAGPIE-LARGE')) return undefined;
+  const m = /MAGPIE-CHUNK:([0-9A-F]{64}):([A-Za-z0-9+/=]*)/.exec(reply.stdout);
+  if (!m) fail(`cannot read ${remotePath} on the target`, reply);
+  const data = Buffer.from(m![2], 'base64');
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  if (sha256 !== m![1].toLowerCase()) throw new FileTransferError(`${remotePath} arrived damaged (SHA-256 ${sha256} here, ${m![1].toLowerCase()} on the target)`);
+  const fd = openSync(localFile, 'wx', 0o600);
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+  return { size: data.length, sha256, resumedFrom: 0, bytesPerSecond: data.length / Math.max((performance.now() - started) / 1000, 1e-3) };
 }
 
 /** Pushes `localFile` to `remotePath` in chunks, each checked on the target, then the whole file's SHA-256. */

@@ -1,6 +1,7 @@
-// The WinRM transport's building blocks, as far as they exist: the HTTP endpoint (NTLM with
+// The WinRM transport: the Session, and its building blocks — the HTTP endpoint (NTLM with
 // message encryption on 5985; NTLM with channel binding or Basic on 5986), the Remote Shell, one
-// long-lived PowerShell in it, and the errors a caller tells apart. No Session yet (issue 7).
+// long-lived PowerShell in it, files through it, and the errors a caller tells apart.
+export { WinrmSession, type WinrmSessionOptions } from './session.ts';
 export { WinrmHttp, type WinrmHttpOptions, type WinrmScheme, type WinrmAuthMethod } from './http.ts';
 export { WinrmShell, type WinrmShellOptions, type CommandResult } from './shell.ts';
 export { WinrmPowerShell, PowerShellEndedError, type PowerShellReply } from './remote-powershell.ts';

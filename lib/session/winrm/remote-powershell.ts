@@ -18,6 +18,8 @@ export class PowerShellEndedError extends Error {
   constructor(
     message: string,
     readonly exitCode: number | undefined,
+    /** What stopped the output, when it was not the PowerShell ending (e.g. the host went away). */
+    readonly cause?: Error,
   ) {
     super(message);
     this.name = 'PowerShellEndedError';
@@ -28,7 +30,7 @@ export class WinrmPowerShell {
   private readonly out = new ReplyCapture();
   private readonly err = new ReplyCapture();
   private readonly markers = new EndMarkers();
-  private pending?: { marker: string; resolve: (r: PowerShellReply) => void; reject: (e: Error) => void };
+  private pending?: { marker: string; plain: boolean; resolve: (r: PowerShellReply) => void; reject: (e: Error) => void };
   private ended?: PowerShellEndedError;
   private readonly stopReceiving = new AbortController();
   /** Resolves when the PowerShell has ended (or its output stopped coming). */
@@ -47,7 +49,7 @@ export class WinrmPowerShell {
       }, this.stopReceiving.signal)
       .then(
         (r) => this.end(new PowerShellEndedError(`the remote PowerShell ended${r?.exitCode === undefined ? '' : ` (exit ${r.exitCode})`}`, r?.exitCode)),
-        (e: Error) => this.end(new PowerShellEndedError(`output from the remote PowerShell stopped: ${e.message}`, undefined)),
+        (e: Error) => this.end(new PowerShellEndedError(`output from the remote PowerShell stopped: ${e.message}`, undefined, e)),
       );
   }
 
@@ -76,21 +78,27 @@ export class WinrmPowerShell {
     if (!p) return;
     const o = this.out.find(p.marker);
     if (o === -1) return;
-    const e = this.err.find(p.marker);
-    if (e === -1) return;
+    const e = p.plain ? -1 : this.err.find(p.marker);
+    if (e === -1 && !p.plain) return;
     this.pending = undefined;
-    p.resolve({ stdout: stripConsoleModes(this.out.take(o, p.marker)), stderr: stripConsoleModes(this.err.take(e, p.marker)) });
+    const stderr = p.plain ? '' : stripConsoleModes(this.err.take(e, p.marker));
+    p.resolve({ stdout: stripConsoleModes(this.out.take(o, p.marker)), stderr });
   }
 
-  /** Sends one line (no CR/LF inside) and resolves with what it printed. No deadline here: callers race theirs and stop() on expiry. */
-  async call(line: string): Promise<PowerShellReply> {
+  /**
+   * Sends one line (no CR/LF inside) and resolves with what it printed. No deadline here: callers
+   * race theirs and stop() on expiry. `plain`: the marker is a bare expression on stdout only, which
+   * Constrained Language Mode still runs (the hello); stderr is then not framed.
+   */
+  async call(line: string, plain = false): Promise<PowerShellReply> {
     if (/[\r\n]/.test(line)) throw new Error('WinrmPowerShell.call takes a single line');
     if (this.ended) throw this.ended;
     if (this.pending) throw new Error('WinrmPowerShell.call while another call runs');
     const { marker, print } = this.markers.next();
-    const reply = new Promise<PowerShellReply>((resolve, reject) => (this.pending = { marker, resolve, reject }));
+    const reply = new Promise<PowerShellReply>((resolve, reject) => (this.pending = { marker, plain, resolve, reject }));
+    const framing = plain ? print : `[Console]::Out.WriteLine(${print}); [Console]::Error.WriteLine(${print})`;
     try {
-      await this.control.sendStdin(this.commandId, Buffer.from(`${line}\r\n[Console]::Out.WriteLine(${print}); [Console]::Error.WriteLine(${print})\r\n`, 'utf8'), false);
+      await this.control.sendStdin(this.commandId, Buffer.from(`${line}\r\n${framing}\r\n`, 'utf8'), false);
     } catch (e) {
       this.pending = undefined;
       throw e;
