@@ -15,20 +15,12 @@ import { certificateSha256, normalizePin, signatureAlgorithmOid, tlsServerEndPoi
 import { scriptBlockLine } from '../lib/script.ts';
 import { stripConsoleModes } from '../lib/text.ts';
 import { pwshOrFail, tempDir } from './helpers.ts';
-import { makeCertificate, startWinrmServer, type TestCertificate, type WinrmServer } from './winrm-server.ts';
+import { makeCertificate, PYTHON, pywinrmOrFail, startWinrmServer, type TestCertificate, type WinrmServer } from './winrm-server.ts';
 
-const PYTHON = '/usr/bin/python3';
 const PASSWORD = 'Sh0rt&Sw33t';
 let rsa: TestCertificate;
 let ec: TestCertificate;
 let server: WinrmServer;
-
-function pywinrmOrFail(): void {
-  const probe = () => spawnSync(PYTHON, ['-c', 'import winrm, requests_ntlm, cryptography'], { encoding: 'utf8' });
-  if (probe().status === 0) return;
-  const r = spawnSync('apt-get', ['install', '-y', 'python3-winrm'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (probe().status !== 0) throw new Error(`These tests need Debian's python3-winrm: run \`apt-get install -y python3-winrm\` (as root). apt-get said: ${(r.stderr || r.stdout || String(r.error)).trim().slice(-400)}`);
-}
 
 /** See test/winrm-server.test.ts: ntlm-auth needs MD4 from OpenSSL 3's legacy provider on Debian 12. */
 const OPENSSL_LEGACY = ['openssl_conf = openssl_init', '[openssl_init]', 'providers = provider_sect', '[provider_sect]', 'default = default_sect', 'legacy = legacy_sect', '[default_sect]', 'activate = 1', '[legacy_sect]', 'activate = 1', ''].join('\n');

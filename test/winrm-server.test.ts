@@ -9,19 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scriptBlockLine } from '../lib/script.ts';
 import { pwshOrFail, tempDir } from './helpers.ts';
-import { startWinrmServer, type WinrmServer } from './winrm-server.ts';
+import { PYTHON, pywinrmOrFail, startWinrmServer, type WinrmServer } from './winrm-server.ts';
 
-const PYTHON = '/usr/bin/python3';
-
-/** Debian's python3-winrm, installed when missing (the test set-up the WinRM issue asks for). */
-function pywinrmOrFail(): void {
-  const probe = () => spawnSync(PYTHON, ['-c', 'import winrm, requests_ntlm'], { encoding: 'utf8' });
-  if (probe().status === 0) return;
-  const r = spawnSync('apt-get', ['install', '-y', 'python3-winrm'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (probe().status !== 0) {
-    throw new Error(`These tests need Debian's python3-winrm: run \`apt-get install -y python3-winrm\` (as root). apt-get said: ${(r.stderr || r.stdout || String(r.error)).trim().slice(-400)}`);
-  }
-}
 
 const CLIENT = String.raw`
 import sys, json, base64, time

@@ -17,6 +17,18 @@ import { tlsServerEndPoint } from '../lib/session/winrm/tls.ts';
 import { ACTION, COMMAND_STATE, escapeXml, NS, SIGNAL, WSMAN_CODE } from '../lib/session/winrm/soap.ts';
 import { child, childrenNamed, parseXml, path, type XmlElement } from '../lib/xml.ts';
 
+export const PYTHON = '/usr/bin/python3';
+
+/** Debian's python3-winrm (pywinrm, requests-ntlm), installed when missing: the independent client, and its recorded Windows traffic. */
+export function pywinrmOrFail(): void {
+  const probe = () => spawnSync(PYTHON, ['-c', 'import winrm, requests_ntlm, cryptography'], { encoding: 'utf8' });
+  if (probe().status === 0) return;
+  const r = spawnSync('apt-get', ['install', '-y', 'python3-winrm'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (probe().status !== 0) {
+    throw new Error(`These tests need Debian's python3-winrm: run \`apt-get install -y python3-winrm\` (as root). apt-get said: ${(r.stderr || r.stdout || String(r.error)).trim().slice(-400)}`);
+  }
+}
+
 export interface WinrmServerOptions {
   /** user (without domain) → password. */
   users: Record<string, string>;
