@@ -296,6 +296,36 @@ test('a 100 MB file written by a step is fetched in verified chunks with bounded
   }
 });
 
+test('a fetch whose PowerShell dies halfway resumes from a fresh one after the verified prefix', async () => {
+  const s = await WinrmSession.open(options());
+  try {
+    const body =
+      "[pscustomobject]@{ pid = $PID }\n" +
+      "$f = [IO.File]::Create([IO.Path]::Combine($OutDir, 'dump.bin')); $rnd = [Random]::new(11); $buf = [byte[]]::new(1MB)\n" +
+      'try { for ($i = 0; $i -lt 40; $i++) { $rnd.NextBytes($buf); $f.Write($buf, 0, $buf.Length) } } finally { $f.Dispose() }';
+    const stageDir = tempDir();
+    const part = join(stageDir, 'files', 'dump.bin.part');
+    let killed = 0;
+    // The step's own PowerShell fetches its files (records.jsonl first): kill it once a quarter of the dump has arrived.
+    const watch = setInterval(() => {
+      if (killed || !existsSync(part) || statSync(part).size < 10 * 1024 * 1024) return;
+      killed = readJsonl(join(stageDir, 'records.jsonl'))[0].pid;
+      process.kill(killed, 'SIGKILL');
+    }, 20);
+    const r = await s.run(step(body), {}, { timeoutMs: 120_000, stageDir });
+    clearInterval(watch);
+    assert.ok(killed > 0, 'the PowerShell was killed mid-fetch');
+    assert.is(r.summary?.status, 'ok', r.hostOutput);
+    assert.is(r.fetchError, undefined);
+    assert.match(r.hostOutput, /files\/dump\.bin: the transfer broke \(.*\) and was resumed; resumed after the first \d+ bytes, verified on both ends; 41\.9 MB at [\d.]+ MB\/s/);
+    const target = r.summary!.files.find((f) => f.path === 'dump.bin')!;
+    assert.is((await sha256File(join(stageDir, 'files', 'dump.bin'))).sha256, target.sha256);
+    assert.equal(await stagesLeft(s), []);
+  } finally {
+    await s.close();
+  }
+});
+
 test('close ends the PowerShell and deletes the shell; Constrained Language Mode is named, not a hang', async () => {
   const s = await WinrmSession.open(options());
   const stageDir = tempDir();

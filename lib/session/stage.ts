@@ -16,8 +16,8 @@ export interface RemoteEntry {
 export interface StageFiles {
   /** Every entry under `root`: links and special files as 'other', never followed. */
   list(root: string): Promise<RemoteEntry[]>;
-  /** Streams one file to `localFile` (created, never overwritten); its size and SHA-256 as they arrived. */
-  fetch(remote: string, localFile: string, listedSize: number): Promise<{ size: number; sha256: string }>;
+  /** Streams one file to `localFile` (created, never overwritten); its size and SHA-256 as they arrived, and anything worth saying (a resumed transfer, throughput). */
+  fetch(remote: string, localFile: string, listedSize: number): Promise<{ size: number; sha256: string; note?: string }>;
   /** Files fetched at once: a step's small logs cost round trips, not bandwidth (1 where the channel takes one request at a time). */
   readonly parallel: number;
 }
@@ -55,7 +55,9 @@ export async function fetchStage(files: StageFiles, remoteRoot: string, localDir
   }
   const fetchOne = async (e: RemoteEntry) => {
     try {
-      got.set(e.rel, { ...(await files.fetch(`${remoteRoot}/${e.rel}`, join(localDir, ...e.rel.split('/')), e.size)), listed: e.size });
+      const { note, ...f } = await files.fetch(`${remoteRoot}/${e.rel}`, join(localDir, ...e.rel.split('/')), e.size);
+      got.set(e.rel, { ...f, listed: e.size });
+      if (note) notes.push(`${e.rel}: ${note}`);
     } catch (err) {
       problems.push(`${e.rel}: ${(err as Error).message}`);
     }

@@ -37,6 +37,9 @@ export interface WinrmSessionOptions extends Omit<WinrmHttpOptions, 'requestTime
 const TOOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/;
 /** Base64 of a chunk must fit one reply capture (4 MiB); fewer, larger chunks measured faster (1 MiB: 10.8 MB/s, 256 KiB: 6.5 MB/s). */
 const CHUNK = 1024 * 1024;
+const FETCH_ATTEMPTS = 3;
+/** Files this large get their throughput noted in the step's host output. */
+const LARGE = 16 * 1024 * 1024;
 const NETWORK: ReadonlySet<string> = new Set(['unreachable', 'dropped', 'timeout']);
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -216,7 +219,23 @@ export class WinrmSession implements Session {
     return {
       parallel: 1, // one PowerShell answers one line at a time
       list: async (root) => parseListing((await this.call(listLine(root), 'a folder listing')).stdout, this.where),
-      fetch: async (remote, localFile, listedSize) => fetchFile(this.lines, remote, localFile, { chunkSize: CHUNK, listedSize }),
+      // A chunk that failed (a timeout, a PowerShell that ended) is asked again from a fresh
+      // PowerShell: fetchFile resumes after the prefix both ends agree on.
+      fetch: async (remote, localFile, listedSize) => {
+        const broke: string[] = [];
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const r = await fetchFile(this.lines, remote, localFile, { chunkSize: CHUNK, listedSize });
+            const notes = broke.map((why) => `the transfer broke (${safeLine(why, 200)}) and was resumed`);
+            if (r.resumedFrom) notes.push(`resumed after the first ${r.resumedFrom} bytes, verified on both ends`);
+            if (r.size >= LARGE) notes.push(`${(r.size / 1e6).toFixed(1)} MB at ${(r.bytesPerSecond / 1e6).toFixed(1)} MB/s`);
+            return { size: r.size, sha256: r.sha256, note: notes.join('; ') || undefined };
+          } catch (e) {
+            if (this.lost || attempt >= FETCH_ATTEMPTS) throw e;
+            broke.push((e as Error).message);
+          }
+        }
+      },
     };
   }
 
