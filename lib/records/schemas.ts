@@ -36,6 +36,17 @@ export const ProcessRecord = z.looseObject({
   signatureStatus: opt(z.string()),
   signer: opt(z.string()),
   signed: opt(z.boolean()),
+  // Linux: CPU time used (user + system), where the image is (memfd, tmp, hidden, other), names
+  // that imitate a kernel thread or differ from the image, and the exact bytes of a path or
+  // command line that is not UTF-8 (the text fields show U+FFFD for those bytes).
+  cpuSeconds: opt(z.number().nonnegative()),
+  deleted: opt(z.boolean()),
+  imageLocation: opt(z.enum(['memfd', 'tmp', 'hidden', 'other'])),
+  kernelThread: opt(z.boolean()),
+  kernelThreadLookalike: opt(z.boolean()),
+  nameMismatch: opt(z.boolean()),
+  pathBase64: opt(z.base64()),
+  commandLineBase64: opt(z.base64()),
 });
 
 export const ConnectionRecord = z.looseObject({
