@@ -19,6 +19,8 @@ export interface Finding {
   /** For correlations: the group, how many records and distinct values, and where they are. */
   group?: { by: Rec; count: number; distinct: number; values: unknown[]; locations: Located[] };
   ioc?: IocMatch;
+  /** For a finding on a connection: the findings on the process that owns it (its pid). */
+  relatedTo?: { id: string; title: string; level: Level }[];
 }
 
 /** A finding a team allowlist took away: which rule, which allowlist entry, where the record is. */
@@ -166,13 +168,17 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   }
   if (hostRef) evaluate(hostRef);
   for (const p of processes) evaluate(p);
+  // The rules that flagged each process: its connections carry them (processFlaggedBy), so a rule
+  // can ask for the connections of a masquerading or fileless process.
+  const flaggedBy = new Map<Rec, string[]>();
+  for (const f of findings) if (f.kind === 'process') flaggedBy.set(f.record, [...new Set([...(flaggedBy.get(f.record) ?? []), f.rule.id])]);
 
   // Pass 2: everything else, streamed.
   const rest: RecordKind[] = ['connection', 'autorun', 'detection', 'dump', 'file'];
   for await (const ref of readRecords(dir, manifest, rest, (p) => problems.push(p))) {
     if (ref.kind === 'connection' && typeof ref.record.pid === 'number') {
       const p = byPid.get(ref.record.pid)?.record;
-      if (p) Object.assign(ref.record, { processPath: p.path ?? null, processCommandLine: p.commandLine ?? null, processName: ref.record.processName ?? p.name });
+      if (p) Object.assign(ref.record, { processPath: p.path ?? null, processCommandLine: p.commandLine ?? null, processName: ref.record.processName ?? p.name }, flaggedBy.has(p) ? { processFlaggedBy: flaggedBy.get(p) } : {});
     }
     evaluate(ref);
   }
@@ -203,6 +209,17 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
 export function sortFindings(findings: Finding[]): void {
   findings.sort((a, b) => levelRank(b.rule.level) - levelRank(a.rule.level) || a.rule.id.localeCompare(b.rule.id) || a.location.file.localeCompare(b.location.file) || a.location.line - b.location.line);
   findings.forEach((f, i) => (f.id = `F${String(i + 1).padStart(4, '0')}`));
+  // A finding on a connection points at the findings on its process (same host and pid), by the
+  // ids just given: the pool connection leads to the masquerading process that opened it.
+  const byProcess = new Map<string, Finding[]>();
+  const key = (f: Finding) => `${f.host}\u0000${f.record.pid}`;
+  for (const f of findings) if (f.kind === 'process' && typeof f.record.pid === 'number') byProcess.set(key(f), [...(byProcess.get(key(f)) ?? []), f]);
+  for (const f of findings) {
+    if (f.kind !== 'connection') continue;
+    const related = typeof f.record.pid === 'number' ? byProcess.get(key(f)) : undefined;
+    if (related) f.relatedTo = related.map((r) => ({ id: r.id, title: r.rule.title, level: r.rule.level }));
+    else delete f.relatedTo;
+  }
 }
 
 const TIME_FIELDS: Partial<Record<RecordKind, [string, string][]>> = {

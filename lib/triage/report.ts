@@ -102,11 +102,14 @@ function groupHtml(g: FindingGroup): string {
   // Every finding id keeps an anchor (the process tree links to them).
   const anchors = g.findings.slice(1).map((x) => `<span id="${escapeHtml(x.id)}"></span>`).join('');
   const also = g.alsoFlaggedBy.length ? `<p class="muted">Also flagged: ${g.alsoFlaggedBy.map(escapeHtml).join('; ')}</p>` : '';
+  // A connection whose process is flagged links to that process's findings.
+  const related = [...new Map(g.findings.flatMap((x) => x.relatedTo ?? []).map((r) => [r.id, r])).values()];
+  const owner = related.length ? `<p class="related">Its process is flagged: ${related.slice(0, 10).map((r) => `<a href="#${escapeHtml(r.id)}">${escapeHtml(r.id)}</a> ${escapeHtml(r.title)} (${escapeHtml(r.level)})`).join('; ')}</p>` : '';
   return `<div class="finding ${g.level}" id="${escapeHtml(f.id)}">${anchors}
   <h3><span class="lvl ${g.level}">${g.level}</span> <span class="thing">${escapeHtml(g.subject.name)}</span> ${corroborationHtml(g)}${g.subject.detail ? `<span class="where path">${escapeHtml(g.subject.detail)}</span>` : ''}</h3>
   <p><strong>${escapeHtml(f.rule.title)}</strong> <span class="muted">${g.findings.map((x) => escapeHtml(x.id)).slice(0, LOCATIONS).join(' ')} · ${escapeHtml(f.rule.id)}${f.rule.tags.length ? ` · ${f.rule.tags.map(escapeHtml).join(' ')}` : ''}</span></p>
   <p>${escapeHtml(f.rule.description)}</p>
-  ${also}${group}
+  ${also}${owner}${group}
   <p class="muted">${g.findings.length > 1 ? `${g.findings.length} times, at ` : 'evidence: '}${locations}${more} (${escapeHtml(f.kind)})</p>
   <details><summary>record</summary><pre>${escapeHtml(JSON.stringify(f.record, null, 2))}</pre></details>
 </div>`;
