@@ -18,6 +18,8 @@ export const ParamDef = z.strictObject({
   default: z.unknown().optional(),
   required: z.boolean().default(false),
   description: z.string().default(''),
+  /** flagged-processes: items `flagged:LEVEL` become, just before the step, the PIDs of processes this run's records flag at LEVEL or above (lib/selectors.ts). */
+  selector: z.enum(['flagged-processes']).optional(),
 });
 export type ParamDef = z.infer<typeof ParamDef>;
 

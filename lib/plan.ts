@@ -16,6 +16,8 @@ export interface PlannedStep {
   continueOnError: boolean;
   admin: boolean;
   params: Record<string, ParamValue>;
+  /** Parameters resolved on the responder just before the step runs (lib/selectors.ts). */
+  selectors?: Record<string, 'flagged-processes'>;
   /** Helper programs the step runs, pinned by SHA-256; taken from the responder's tools folder. */
   tools: { name: string; sha256: string }[];
   scripts: Partial<Record<OsName, StepScript>>;
@@ -78,6 +80,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
     const id = ref.id ?? ref.step!;
     const base = ref.step !== undefined ? catalog.steps.get(ref.step)! : undefined;
     const params: Record<string, ParamValue> = {};
+    const selectors: NonNullable<PlannedStep['selectors']> = {};
     // An inline step declares its parameters beside its `run:`, like a step.yaml does.
     for (const def of base?.def.parameters ?? ref.parameters ?? []) {
       let fromBook = ref.params[def.name];
@@ -86,6 +89,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
       const at = fromBook !== undefined ? ['steps', i, 'params', def.name] : ['steps', i];
       const v = bind(def, `${id}.${def.name}`, fromBook, `step "${id}"`, at);
       if (v !== undefined) params[def.name] = v;
+      if (def.selector) selectors[def.name] = def.selector;
     }
     const inlineScripts: PlannedStep['scripts'] = {};
     if (ref.run !== undefined) {
@@ -101,6 +105,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
       continueOnError: ref.continueOnError ?? true,
       admin: base?.def.admin ?? false,
       params,
+      ...(Object.keys(selectors).length ? { selectors } : {}),
       tools: (base?.def.tools ?? []).map((t) => ({ name: t.name, sha256: t.sha256.toLowerCase() })),
       scripts: base ? base.scripts : inlineScripts,
       source: base ? base.file : book.file,

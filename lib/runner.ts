@@ -7,6 +7,7 @@ import { composeScript } from './script.ts';
 import type { Session } from './session/session.ts';
 import { safeLine } from './text.ts';
 import { resolveTools } from './tools.ts';
+import { bindSelectors } from './selectors.ts';
 
 export type RunEvent =
   | { type: 'host-started'; host: string }
@@ -26,12 +27,16 @@ export interface RunnerOptions {
 export async function runPlan(plan: Plan, session: Session, writer: EvidenceWriter, opts: RunnerOptions): Promise<ManifestStep[]> {
   const results: ManifestStep[] = [];
   let stopReason: string | null = null;
-  for (const step of plan.steps) {
+  for (const planned of plan.steps) {
     const os = session.info.os;
-    opts.onEvent?.({ type: 'step-started', host: opts.host, step });
+    opts.onEvent?.({ type: 'step-started', host: opts.host, step: planned });
     let outcome: StepOutcome;
+    const bound = await bindSelectors(planned, writer.dir).catch((e: Error) => ({ error: `its parameters could not be resolved from this run's records: ${safeLine(e.message)}` }));
+    const step = 'step' in bound ? bound.step : planned;
     const script = composeScript(step, os);
-    if (opts.signal?.aborted) {
+    if ('error' in bound) {
+      outcome = { status: 'failed', reason: bound.error, partial: false, os: null };
+    } else if (opts.signal?.aborted) {
       outcome = skipped('the run was interrupted before this step');
     } else if (stopReason) {
       outcome = skipped(stopReason);
@@ -47,6 +52,7 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
       );
     } else {
       outcome = await runStep(step, script, session, writer, opts);
+      if ('notes' in bound && bound.notes.length) outcome.hostOutput = [...bound.notes, outcome.hostOutput].filter(Boolean).join('\n');
     }
     outcome.os ??= script ? os : null;
     writer.updateTarget(session.info);
