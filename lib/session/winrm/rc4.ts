@@ -26,7 +26,7 @@ export class Rc4 {
 
   /** Encrypts or decrypts (the same operation), continuing the key stream. */
   update(data: Uint8Array): Buffer {
-    const out = Buffer.alloc(data.length);
+    const out = Buffer.allocUnsafe(data.length); // every byte is written below
     const s = this.s;
     let { i, j } = this;
     for (let n = 0; n < data.length; n++) {
