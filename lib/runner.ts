@@ -36,6 +36,8 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
     const script = composeScript(step, os);
     if ('error' in bound) {
       outcome = { status: 'failed', reason: bound.error, partial: false, os: null };
+    } else if (bound.nothingSelected) {
+      outcome = skipped(bound.nothingSelected);
     } else if (opts.signal?.aborted) {
       outcome = skipped('the run was interrupted before this step');
     } else if (stopReason) {

@@ -16,6 +16,8 @@ export interface BoundStep {
   step: PlannedStep;
   /** What each selector became, for the step's host output. */
   notes: string[];
+  /** Why the step has nothing to work on: its selectors chose nothing and it was given no other list. */
+  nothingSelected?: string;
 }
 
 export function usesSelectors(step: PlannedStep): boolean {
@@ -61,6 +63,8 @@ export async function bindSelectors(step: PlannedStep, evidenceDir: string): Pro
     }
     params[name] = [...out];
   }
-  return { step: { ...step, params }, notes };
+  const lists = Object.values(params).filter(Array.isArray);
+  const nothingSelected = lists.every((v) => v.length === 0) ? `nothing selected: ${notes.join('; ')}` : undefined;
+  return { step: { ...step, params }, notes, ...(nothingSelected ? { nothingSelected } : {}) };
 }
 
