@@ -74,11 +74,24 @@ foreach ($line in Get-Content -LiteralPath '/etc/passwd' -ErrorAction SilentlyCo
 }
 
 # ---- the targets ------------------------------------------------------------------------------
+# The processes this PowerShell runs under (its sshd session, shell, terminal, the responder's
+# runner): gdb stops a process while it reads it, and stopping one of these stalls the collection
+# itself. They are left out with a warning, whoever chose them; dump them from another session.
+$ancestors = @{}
+$walk = [int]$PID
+while ($walk -gt 1 -and -not $ancestors.ContainsKey($walk)) {
+    $ancestors[$walk] = $true
+    try {
+        $st = [IO.File]::ReadAllText("/proc/$walk/stat")
+        $walk = [int]($st.Substring($st.LastIndexOf(')') + 2).Split(' ')[1])
+    } catch { break }
+}
 $targets = New-Object System.Collections.Generic.List[object]
 $seen = @{}
 foreach ($id in $pids) {
     if ($seen.ContainsKey($id)) { continue }
     $seen[$id] = $true
+    if ($id -ne $PID -and $ancestors.ContainsKey($id)) { Write-Warning "pid $id is not dumped: Magpie's PowerShell runs under it (stopping it would stall this collection); dump it from another session"; continue }
     $t = Get-Target $id
     if (-not $t) { Write-Warning "pid $id is not running"; continue }
     if ($t.kernelThread) { Write-Warning "pid $id ($($t.name)) is a kernel thread: nothing to dump"; continue }
@@ -91,7 +104,7 @@ if ($names.Count) {
         if ($leaf -notmatch '^\d+$') { continue }
         $id = [int]$leaf
         # Magpie's own PowerShell and init only when asked for by PID.
-        if ($id -eq $PID -or $id -eq 1 -or $seen.ContainsKey($id)) { continue }
+        if ($id -eq $PID -or $id -eq 1 -or $ancestors.ContainsKey($id) -or $seen.ContainsKey($id)) { continue }
         try { $comm = [IO.File]::ReadAllText("$dir/comm").TrimEnd("`n") } catch { continue }
         if ($names -cnotcontains $comm) { continue }
         $t = Get-Target $id
