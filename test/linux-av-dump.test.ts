@@ -44,6 +44,18 @@ function eicarDatabase(): string {
 }
 const DB = eicarDatabase();
 
+// Folders holding EICAR (and the PATHs of symbolic links) go when the tests end: a real
+// anti-virus on the machine need not find them.
+const cleanup: string[] = [DB];
+const eicarDir = (prefix?: string) => {
+  const d = tempDir(prefix);
+  cleanup.push(d);
+  return d;
+};
+test.after(() => {
+  for (const d of cleanup) rmSync(d, { recursive: true, force: true });
+});
+
 interface StepRun {
   code: number | null;
   out: string;
@@ -82,6 +94,7 @@ const status = (r: StepRun) => r.records.filter((x) => x.type === 'status');
 /** A PATH holding everything of /usr/bin and /bin but the named programs: a host without them. */
 function pathWithout(names: string[]): string {
   const dir = tempDir('magpie-path-');
+  cleanup.push(dir);
   for (const from of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
     if (!existsSync(from)) continue;
     for (const n of readdirSync(from)) {
@@ -94,7 +107,7 @@ function pathWithout(names: string[]): string {
 
 /** A folder named with a space and a colon holding EICAR and a clean file. */
 function infectedFolder(): { root: string; eicar: string; clean: string } {
-  const root = join(tempDir(), 'drop zone: x');
+  const root = join(eicarDir(), 'drop zone: x');
   mkdirSync(root);
   const eicar = join(root, 'eicar: test file.com');
   const clean = join(root, 'clean file.txt');
@@ -132,7 +145,7 @@ test('av-scan: clamscan with a given database finds EICAR by its exact path and 
 });
 
 test('av-scan: hostile names (newline, carriage return, ": X FOUND", leading dash, not UTF-8) are reported whole; Recursive false stays in the folder', () => {
-  const root = join(tempDir(), 'names: here');
+  const root = join(eicarDir(), 'names: here');
   mkdirSync(join(root, 'sub'), { recursive: true });
   const names = ['new\nline.com', 'cr\rname: Fake.Sig FOUND', '-rf', 'a: b: c.txt', 'sp  ace '];
   for (const n of names) writeFileSync(join(root, n), EICAR);
@@ -318,6 +331,40 @@ test('memory-dump: a dump that would not fit leaves the process out, naming what
   } finally {
     c.kill('SIGKILL');
     rmSync(keep, { recursive: true, force: true });
+  }
+});
+
+test('memory-dump: a dump past DumpTimeout is stopped, the process it left stopped runs again, the partial core is kept and said to be', async () => {
+  // A gcore that hangs the way a stuck debugger would: part of a core written, the process stopped.
+  const fake = tempDir('magpie-fake-gcore-');
+  cleanup.push(fake);
+  writeFileSync(join(fake, 'gcore'), '#!/bin/sh\n# -o PREFIX PID\nprintf "partial core" > "$2.$3"\nkill -STOP "$3"\nexec sleep 300\n', { mode: 0o755 });
+  const d = sleeper('mgp-dump-d');
+  try {
+    await waitFor(() => existsSync(`/proc/${d.pid}/exe`), 10_000, 'the process to start');
+    const t0 = Date.now();
+    const r = runStep('memory-dump', { Pids: String(d.pid), DumpTimeout: '2' }, { env: { PATH: `${fake}:${process.env.PATH}` } });
+    assert.ok(Date.now() - t0 < 60_000);
+    assert.is(r.step.status, 'ok', r.step.reason);
+    assert.is(r.step.errors, 1, 'the incomplete dump is an error of the step');
+    const [rec] = r.records;
+    assert.is(rec.file, `core-mgp-dump-d-${d.pid}.partial`);
+    assert.is(rec.complete, false);
+    assert.is(rec.error, 'gcore stopped after 2 s');
+    assert.is(readFileSync(join(r.stepDir, 'files', rec.file), 'utf8'), 'partial core');
+    assert.is(rec.sha256, sha256('partial core'));
+    assert.match(r.stderrLog, new RegExp(`pid ${d.pid} was left stopped by the interrupted dump and was sent SIGCONT`));
+    assert.match(readFileSync(`/proc/${d.pid}/status`, 'utf8'), /State:\s+S/, 'the process runs again');
+    const stuck = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000300\u0000' && readFileSync(`/proc/${p}/environ`, 'utf8').includes(fake);
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(stuck, [], 'the stuck gcore was stopped with its children');
+  } finally {
+    d.kill('SIGKILL');
   }
 });
 
