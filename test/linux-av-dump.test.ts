@@ -10,39 +10,14 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { join } from 'node:path';
 import { DetectionRecord, DumpRecord } from '../lib/records/schemas.ts';
 import { cli, pwshOrFail, readJson, readJsonl, ROOT, teamPlaybook, tempDir, waitFor } from './helpers.ts';
+import { EICAR, eicarDatabase, ensureLinuxTools } from './linux-tools.ts';
 
 const PWSH = pwshOrFail();
-const PACKAGES = ['clamav', 'clamav-daemon', 'gdb'];
-const INSTALL = `apt-get update && apt-get install -y ${PACKAGES.join(' ')}`;
-const NEEDED = ['/usr/bin/clamscan', '/usr/bin/clamdscan', '/usr/sbin/clamd', '/usr/bin/gcore'];
+ensureLinuxTools();
 
-function ensurePackages(): void {
-  if (NEEDED.every((f) => existsSync(f))) return;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', ...PACKAGES], { encoding: 'utf8', env });
-  let r = install();
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update'], { encoding: 'utf8', env });
-    r = install();
-  }
-  const missing = NEEDED.filter((f) => !existsSync(f));
-  if (r.status !== 0 || missing.length) {
-    throw new Error(`These tests need ClamAV (clamscan, clamd, clamdscan) and gdb's gcore; installing them failed (${(r.stderr || r.error?.message || `still missing: ${missing.join(', ')}`).trim().split('\n').at(-1)}). Install them with: ${INSTALL}`);
-  }
-}
-ensurePackages();
-
-// The EICAR anti-virus test file: harmless by design, detected here by a hash signature of our own.
-const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 const SIGNATURE = 'Magpie.Test.EICAR.UNOFFICIAL'; // ClamAV marks signatures outside its official files
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-
-function eicarDatabase(): string {
-  const db = tempDir('magpie-clamdb-');
-  writeFileSync(join(db, 'magpie.hdb'), `${createHash('md5').update(EICAR).digest('hex')}:${Buffer.byteLength(EICAR)}:Magpie.Test.EICAR\n`);
-  return db;
-}
-const DB = eicarDatabase();
+const DB = eicarDatabase(tempDir('magpie-clamdb-'));
 
 // Folders holding EICAR (and the PATHs of symbolic links) go when the tests end: a real
 // anti-virus on the machine need not find them.

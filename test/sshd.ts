@@ -117,7 +117,8 @@ function makePasswordUser(dir: string): { user: string; password: string } | und
  * `keys`: the host keys and user key of another server, used again instead of new ones (a bench
  * starting many servers: one key pair logs in everywhere, and no time goes on ssh-keygen).
  */
-export async function startSshd(opts: { addresses?: string[]; passwordUser?: boolean; keys?: Pick<Sshd, 'hostKeys' | 'userKey'> } = {}): Promise<Sshd> {
+/** `mountNamespaceOf`: run sshd (and so its sessions) in that process's mount namespace, through nsenter. */
+export async function startSshd(opts: { addresses?: string[]; passwordUser?: boolean; keys?: Pick<Sshd, 'hostKeys' | 'userKey'>; mountNamespaceOf?: number } = {}): Promise<Sshd> {
   ensureSshd();
   const pwshDir = dirname(pwshOrFail());
   const dir = tempDir('magpie-sshd-');
@@ -167,7 +168,10 @@ export async function startSshd(opts: { addresses?: string[]; passwordUser?: boo
   writeFileSync(configFile, config + '\n');
   run(SSHD, ['-t', '-f', configFile]);
 
-  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [SSHD, '-D', '-e', '-f', configFile];
+  // nsenter execs sshd once it has joined the namespace: the pid stays sshd's.
+  const [cmd, ...args] = opts.mountNamespaceOf ? ['nsenter', '-t', String(opts.mountNamespaceOf), '-m', '--', ...argv] : argv;
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d) => (log = (log + d).slice(-200_000)));
   let exited = false;

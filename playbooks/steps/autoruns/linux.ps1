@@ -380,6 +380,22 @@ foreach ($c in $cronFiles) {
         Add-MagpieAutorun $c.file (($fields[0..($schedule - 1)]) -join ' ') 'Tasks' $command $owner $time (Get-MagpieImage $command $search) $true 'enabled' $c.file
     }
 }
+# Lines a responder should read (downloads, reverse shells, temp folders, preloads, hooks run at
+# every prompt, aliases over security tools), quoted after a script's path in its launch string.
+$watch = '(curl|wget)\s|/dev/(tcp|udp)/|base64|\bnc(at)?\s|\bsocat\s|/tmp/|/dev/shm/|/var/tmp/|LD_PRELOAD|LD_LIBRARY_PATH|PROMPT_COMMAND|\btrap\s.+\bDEBUG\b|\bpython[0-9.]*\s+-c\s|\bperl\s+-e\s|\bnohup\s|\bsetsid\s|\bmkfifo\s|\balias\s+(sudo|su|ssh|passwd|ps|netstat|ss|lsof|top|kill)='
+function Get-MagpieScriptLaunch([string]$Path) {
+    $flagged = [Collections.Generic.List[string]]::new()
+    try { if ([IO.FileInfo]::new("$rootBase$Path").Length -gt 1MB) { return $Path } } catch { return $Path }
+    foreach ($line in (Get-MagpieLines $Path)) {
+        $t = $line.Trim()
+        if (-not $t -or $t.StartsWith('#') -or $t -notmatch $watch) { continue }
+        if ($t.Length -gt 120) { $t = $t.Substring(0, 120) + ' ...' }
+        $flagged.Add($t)
+        if ($flagged.Count -ge 3) { break }
+    }
+    if ($flagged.Count) { return "${Path}: " + ($flagged -join ' ; ') }
+    return $Path
+}
 # /etc/cron.{hourly,daily,weekly,monthly}: each script is the autorun. run-parts runs only executable
 # files whose names are letters, digits, _ and - (so not x.sh, not x.dpkg-old).
 foreach ($period in @('hourly', 'daily', 'weekly', 'monthly')) {
@@ -392,7 +408,7 @@ foreach ($period in @('hourly', 'daily', 'weekly', 'monthly')) {
         $note = $null
         if ($i.Name -notmatch '^[A-Za-z0-9_-]+$') { $state = 'disabled'; $note = 'run-parts skips this name' }
         elseif ($exec -eq $false) { $state = 'disabled'; $note = 'not executable: run-parts skips it' }
-        Add-MagpieAutorun $dir $i.Name 'Tasks' $path 'root' (Get-MagpieTime $path) $path ($state -eq 'enabled') $state $path ([ordered]@{ schedule = $period; note = $note })
+        Add-MagpieAutorun $dir $i.Name 'Tasks' (Get-MagpieScriptLaunch $path) 'root' (Get-MagpieTime $path) $path ($state -eq 'enabled') $state $path ([ordered]@{ schedule = $period; note = $note })
     }
 }
 # anacron: period, delay, job id, command.
@@ -443,7 +459,7 @@ foreach ($dir in @('/var/spool/cron/atjobs', '/var/spool/at')) {
 if ([IO.File]::Exists("$rootBase/etc/rc.local")) {
     # systemd's rc-local generator runs it only when it is executable.
     $state = $(if ((Test-MagpieExecutable '/etc/rc.local') -eq $false) { 'disabled' } else { 'enabled' })
-    Add-MagpieAutorun '/etc' 'rc.local' 'Boot Execute' '/etc/rc.local' 'root' (Get-MagpieTime '/etc/rc.local') '/etc/rc.local' ($state -eq 'enabled') $state '/etc/rc.local'
+    Add-MagpieAutorun '/etc' 'rc.local' 'Boot Execute' (Get-MagpieScriptLaunch '/etc/rc.local') 'root' (Get-MagpieTime '/etc/rc.local') '/etc/rc.local' ($state -eq 'enabled') $state '/etc/rc.local'
 }
 # init.d scripts start at boot when an /etc/rc?.d/S* link names them (and no native unit of the
 # same name replaces them).
@@ -457,13 +473,11 @@ foreach ($i in (Get-MagpieEntries '/etc/init.d')) {
     $state = $(if ($rcStart.ContainsKey($i.Name)) { 'enabled' } else { 'disabled' })
     $native = $null
     if ($systemScope.units.ContainsKey("$($i.Name).service")) { $native = "$($i.Name).service" }
-    Add-MagpieAutorun '/etc/init.d' $i.Name 'Boot Execute' $path 'root' (Get-MagpieTime $path) $path ($state -eq 'enabled') $state $path ([ordered]@{ enabledBy = $(if ($rcStart.ContainsKey($i.Name)) { $rcStart[$i.Name] } else { $null }); replacedBy = $native })
+    Add-MagpieAutorun '/etc/init.d' $i.Name 'Boot Execute' (Get-MagpieScriptLaunch $path) 'root' (Get-MagpieTime $path) $path ($state -eq 'enabled') $state $path ([ordered]@{ enabledBy = $(if ($rcStart.ContainsKey($i.Name)) { $rcStart[$i.Name] } else { $null }); replacedBy = $native })
 }
 
 # ---- shell start-up files, /etc/environment, libraries preloaded into every process -------------
-# The file is the autorun. Lines a responder should read (downloads, reverse shells, temp folders,
-# preloads, hooks run at every prompt, aliases over security tools) are quoted after its path.
-$watch = '(curl|wget)\s|/dev/(tcp|udp)/|base64|\bnc(at)?\s|\bsocat\s|/tmp/|/dev/shm/|/var/tmp/|LD_PRELOAD|LD_LIBRARY_PATH|PROMPT_COMMAND|\btrap\s.+\bDEBUG\b|\bpython[0-9.]*\s+-c\s|\bperl\s+-e\s|\bnohup\s|\bsetsid\s|\bmkfifo\s|\balias\s+(sudo|su|ssh|passwd|ps|netstat|ss|lsof|top|kill)='
+# The file is the autorun; lines matching $watch are quoted after its path.
 function Add-MagpieShellFile([string]$Path, [string]$Owner) {
     if (-not [IO.File]::Exists("$rootBase$Path")) { return }
     $flagged = [Collections.Generic.List[string]]::new()
@@ -503,7 +517,7 @@ foreach ($i in (Get-MagpieEntries '/etc/update-motd.d')) {
     if ($i -is [IO.DirectoryInfo]) { continue }
     $path = "/etc/update-motd.d/$($i.Name)"
     $state = $(if ((Test-MagpieExecutable $path) -eq $false) { 'disabled' } else { 'enabled' })
-    Add-MagpieAutorun '/etc/update-motd.d' $i.Name 'Motd' $path 'root' (Get-MagpieTime $path) $path ($state -eq 'enabled') $state $path
+    Add-MagpieAutorun '/etc/update-motd.d' $i.Name 'Motd' (Get-MagpieScriptLaunch $path) 'root' (Get-MagpieTime $path) $path ($state -eq 'enabled') $state $path
 }
 $autostartDirs = [ordered]@{ '/etc/xdg/autostart' = 'System-wide' }
 foreach ($h in $homes.Keys) { $autostartDirs["$h/.config/autostart"] = $homes[$h] }
