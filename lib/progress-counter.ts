@@ -4,7 +4,7 @@
 import ora, { type Ora } from 'ora';
 import type { Plan } from './plan.ts';
 import type { RunEvent } from './runner.ts';
-import type { Reporter } from './progress.ts';
+import { megabytes, type Reporter } from './progress.ts';
 import { safeLine } from './text.ts';
 
 const SHOWN = 12;
@@ -35,6 +35,7 @@ export class CounterReporter implements Reporter {
   onEvent(e: RunEvent): void {
     if (e.type === 'host-started') this.running.set(e.host, 'connecting');
     if (e.type === 'step-started') this.running.set(e.host, `${e.step.index}/${this.plan.steps.length} ${e.step.id}`);
+    if (e.type === 'step-progress') this.running.set(e.host, `${e.step.index}/${this.plan.steps.length} ${e.step.id} fetching ${megabytes(e.done)} of ${megabytes(e.total)}`);
     if (e.type === 'host-ended') {
       this.running.delete(e.host);
       this.finished++;

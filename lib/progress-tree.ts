@@ -3,7 +3,7 @@
 import { Listr, type ListrTask } from 'listr2';
 import type { Plan } from './plan.ts';
 import type { RunEvent } from './runner.ts';
-import { seconds, type Reporter } from './progress.ts';
+import { megabytes, seconds, type Reporter } from './progress.ts';
 import { safeLine } from './text.ts';
 
 interface Waiter {
@@ -14,6 +14,7 @@ interface Waiter {
 export class TreeReporter implements Reporter {
   private waiters = new Map<string, Waiter>();
   private hostTitles = new Map<string, (t: string) => void>();
+  private stepOutputs = new Map<string, (t: string) => void>();
   private finished: Promise<unknown>;
 
   constructor(plan: Plan, targets: string[]) {
@@ -31,6 +32,7 @@ export class TreeReporter implements Reporter {
           plan.steps.map((step) => ({
             title: `${step.id}`,
             task: async (_c, stepTask) => {
+              this.stepOutputs.set(`${target}\u0000${step.index}`, (t) => (stepTask.output = t));
               const r = await this.waiters.get(`${target}\u0000${step.index}`)!.promise;
               if ('skipped' in r) return stepTask.skip(`${step.id}: ${safeLine(r.skipped)}`);
               const detail = `${r.records} records, ${seconds(r.durationMs)}`;
@@ -50,6 +52,7 @@ export class TreeReporter implements Reporter {
 
   onEvent(e: RunEvent): void {
     if (e.type === 'host-opened') this.hostTitles.get(e.host)?.(`${safeLine(e.host, 80)} — ${safeLine(e.hostname, 80)} (${e.os})`);
+    if (e.type === 'step-progress') this.stepOutputs.get(`${e.host}\u0000${e.step.index}`)?.(`fetching ${safeLine(e.file, 80)} ${megabytes(e.done)} of ${megabytes(e.total)}`);
     if (e.type === 'step-ended') this.waiters.get(`${e.host}\u0000${e.step.index}`)?.resolve(e);
     if (e.type === 'host-ended') {
       // Only a host that did not finish normally gets a new title: a title changed after the

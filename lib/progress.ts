@@ -15,6 +15,7 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
 }
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+export const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 export function describeEvent(e: RunEvent): string | undefined {
   const host = safeLine(e.host, 80);
@@ -25,6 +26,8 @@ export function describeEvent(e: RunEvent): string | undefined {
       return `${host}: ${safeLine(e.hostname, 80)} (${e.os}) → ${safeLine(e.dir)}`;
     case 'step-started':
       return undefined;
+    case 'step-progress':
+      return `${host}: ${e.step.index}/${e.step.id} fetching ${safeLine(e.file, 120)} ${megabytes(e.done)} of ${megabytes(e.total)}`;
     case 'step-ended':
       return `${host}: ${e.step.index}/${e.step.id} ${e.status}${e.status === 'skipped' ? '' : ` ${e.records} records ${seconds(e.durationMs)}`}${e.reason ? ` — ${safeLine(e.reason)}` : ''}`;
     case 'host-ended':
@@ -46,7 +49,13 @@ export class JsonReporter implements Reporter {
   onEvent(e: RunEvent): void {
     const base = { time: new Date().toISOString(), type: e.type, host: e.host };
     const detail =
-      e.type === 'step-started' ? { step: e.step.id, index: e.step.index } : e.type === 'step-ended' ? { step: e.step.id, index: e.step.index, status: e.status, reason: e.reason, records: e.records, durationMs: e.durationMs } : { ...e };
+      e.type === 'step-started'
+        ? { step: e.step.id, index: e.step.index }
+        : e.type === 'step-ended'
+          ? { step: e.step.id, index: e.step.index, status: e.status, reason: e.reason, records: e.records, durationMs: e.durationMs }
+          : e.type === 'step-progress'
+            ? { step: e.step.id, index: e.step.index, file: e.file, done: e.done, total: e.total }
+            : { ...e };
     // JSON.stringify escapes control characters, so host text cannot reach a terminal raw.
     this.out.write(JSON.stringify({ ...detail, ...base }) + '\n');
   }

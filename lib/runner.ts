@@ -4,7 +4,7 @@ import type { ManifestStep, StepStatus } from './evidence/manifest.ts';
 import type { EvidenceWriter, StepOutcome } from './evidence/writer.ts';
 import type { Plan, PlannedStep } from './plan.ts';
 import { composeScript } from './script.ts';
-import type { Session } from './session/session.ts';
+import type { Session, TransferProgress } from './session/session.ts';
 import { safeLine } from './text.ts';
 import { resolveTools } from './tools.ts';
 import { bindSelectors } from './selectors.ts';
@@ -14,6 +14,7 @@ export type RunEvent =
   | { type: 'host-opened'; host: string; hostname: string; os: string; dir: string }
   | { type: 'step-started'; host: string; step: PlannedStep }
   | { type: 'step-ended'; host: string; step: PlannedStep; status: StepStatus; reason: string | null; records: number; durationMs: number }
+  | { type: 'step-progress'; host: string; step: PlannedStep; file: string; done: number; total: number }
   | { type: 'host-ended'; host: string; state: string; dir: string | null; error: string | null };
 
 export interface RunnerOptions {
@@ -82,7 +83,15 @@ async function runStep(step: PlannedStep, script: string, session: Session, writ
   writer.stepStarting(step, os, script, resolved.tools);
   const stageDir = writer.stagingDir(step);
   const started = new Date();
-  const run = await session.run(script, step.params, { timeoutMs: step.timeoutSec * 1000, signal: opts.signal, tools: resolved.tools, stageDir });
+  // A large fetch says how far it is, at most once a second (and when it ends).
+  let shown = 0;
+  const onProgress = (p: TransferProgress) => {
+    const now = Date.now();
+    if (p.done < p.total && now - shown < 1000) return;
+    shown = now;
+    opts.onEvent?.({ type: 'step-progress', host: opts.host, step, ...p });
+  };
+  const run = await session.run(script, step.params, { timeoutMs: step.timeoutSec * 1000, signal: opts.signal, tools: resolved.tools, stageDir, onProgress });
   const ended = new Date();
   const hostOutput = [run.hostOutput, run.fetchError && `fetch: ${run.fetchError}`].filter(Boolean).join('\n');
   const base = { os, script, started, ended, summary: run.summary, fetched: stageDir, hostOutput };

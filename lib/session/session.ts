@@ -70,6 +70,15 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Helper programs to push for this step: name → local file (already hash-checked). */
   tools?: Record<string, { file: string; sha256: string }>;
+  /** A large file on its way home (a transport calls it as bytes arrive; the runner throttles it). */
+  onProgress?: (p: TransferProgress) => void;
+}
+
+export interface TransferProgress {
+  /** Relative to the step's folder, '/'-separated (text from the host: escape before display). */
+  file: string;
+  done: number;
+  total: number;
 }
 
 export interface Session {

@@ -215,7 +215,7 @@ export class WinrmSession implements Session {
     return new Map(rels.map((rel, i) => [rel, hashes.get(paths[i])]));
   }
 
-  private stageFiles(): StageFiles {
+  private stageFiles(stage: string, onProgress?: RunOptions['onProgress']): StageFiles {
     return {
       parallel: 1, // one PowerShell answers one line at a time
       list: async (root) => parseListing((await this.call(listLine(root), 'a folder listing')).stdout, this.where),
@@ -225,7 +225,9 @@ export class WinrmSession implements Session {
         const broke: string[] = [];
         for (let attempt = 1; ; attempt++) {
           try {
-            const r = await fetchFile(this.lines, remote, localFile, { chunkSize: CHUNK, listedSize });
+            const file = remote.slice(stage.length + 1);
+            const progress = onProgress && listedSize >= LARGE ? (done: number, total: number) => onProgress({ file, done, total }) : undefined;
+            const r = await fetchFile(this.lines, remote, localFile, { chunkSize: CHUNK, listedSize, onProgress: progress });
             const notes = broke.map((why) => `the transfer broke (${safeLine(why, 200)}) and was resumed`);
             if (r.resumedFrom) notes.push(`resumed after the first ${r.resumedFrom} bytes, verified on both ends`);
             if (r.size >= LARGE) notes.push(`${(r.size / 1e6).toFixed(1)} MB at ${(r.bytesPerSecond / 1e6).toFixed(1)} MB/s`);
@@ -254,7 +256,7 @@ export class WinrmSession implements Session {
     const line = invocationLine(script, { params, stage, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools: pushed.tools });
     const ran = await this.invoke(line, opts);
     if (this.lost) return done({ outcome: 'host-lost', summary: ran.summary, hostOutput: ran.hostOutput || this.lost, fetchError: this.keptMessage(stage, 'the connection was lost before it could be fetched') });
-    const home = await this.bringHome(stage, opts.stageDir, ran.summary);
+    const home = await this.bringHome(stage, opts, ran.summary);
     return done({ outcome: ran.outcome, summary: ran.summary, hostOutput: [ran.hostOutput, home.notes].filter(Boolean).join('\n'), fetchError: home.error });
   }
 
@@ -300,10 +302,10 @@ export class WinrmSession implements Session {
   }
 
   /** Fetches and verifies; removes the remote folder only then. Returns what went wrong, if anything. */
-  private async bringHome(stage: string, localDir: string, summary: StepSummary | undefined): Promise<{ error?: string; notes?: string }> {
+  private async bringHome(stage: string, opts: RunOptions, summary: StepSummary | undefined): Promise<{ error?: string; notes?: string }> {
     let fetched;
     try {
-      fetched = await fetchStage(this.stageFiles(), stage, localDir, summary, (rels) => this.hashOnTarget(stage, rels));
+      fetched = await fetchStage(this.stageFiles(stage, opts.onProgress), stage, opts.stageDir, summary, (rels) => this.hashOnTarget(stage, rels));
     } catch (e) {
       return { error: this.keptMessage(stage, `the fetch failed: ${this.lost ?? (e as Error).message}`) };
     }
