@@ -376,7 +376,7 @@ test('links a step leaves in its folder are neither followed nor fetched, and re
   }
 });
 
-test('a 100 MB file written by a step is fetched, hash-verified, with bounded memory', async () => {
+test('a 100 MB file written by a step is fetched, hash-verified, with bounded memory, its progress reported', async () => {
   const s = await SshSession.open(options());
   try {
     const body =
@@ -389,8 +389,13 @@ test('a 100 MB file written by a step is fetched, hash-verified, with bounded me
     let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     const t0 = Date.now();
-    const r = await s.run(step(body), {}, { timeoutMs: 120_000, stageDir });
+    const progress: { file: string; done: number; total: number }[] = [];
+    const r = await s.run(step(body), {}, { timeoutMs: 120_000, stageDir, onProgress: (p) => progress.push(p) });
     clearInterval(sampler);
+    // Progress for the large file only, rising to its size.
+    assert.ok(progress.length > 10, `${progress.length} progress reports`);
+    assert.ok(progress.every((p) => p.file === 'files/big.bin' && p.total === 100 * 1024 * 1024));
+    assert.is(progress.at(-1)!.done, 100 * 1024 * 1024);
     assert.is(r.summary?.status, 'ok', r.hostOutput);
     assert.is(r.fetchError, undefined);
     const big = join(stageDir, 'files', 'big.bin');

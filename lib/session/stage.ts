@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepSummary } from '../script.ts';
+import type { TransferProgress } from './session.ts';
 
 export interface RemoteEntry {
   /** Relative to the listed root, '/'-separated. */
@@ -17,7 +18,7 @@ export interface StageFiles {
   /** Every entry under `root`: links and special files as 'other', never followed. */
   list(root: string): Promise<RemoteEntry[]>;
   /** Streams one file to `localFile` (created, never overwritten); its size and SHA-256 as they arrived, and anything worth saying (a resumed transfer, throughput). */
-  fetch(remote: string, localFile: string, listedSize: number): Promise<{ size: number; sha256: string; note?: string }>;
+  fetch(remote: string, localFile: string, listedSize: number, onProgress?: (done: number, total: number) => void): Promise<{ size: number; sha256: string; note?: string }>;
   /** Files fetched at once: a step's small logs cost round trips, not bandwidth (1 where the channel takes one request at a time). */
   readonly parallel: number;
 }
@@ -40,7 +41,10 @@ export type RemoteHasher = (rels: string[]) => Promise<Map<string, string | unde
  * logs before it prints the summary, so their listed sizes are final. Without a summary (stopped
  * step) the target is asked for every hash through `hasher`.
  */
-export async function fetchStage(files: StageFiles, remoteRoot: string, localDir: string, summary: StepSummary | undefined, hasher: RemoteHasher): Promise<StageFetch> {
+/** Files this large report their progress (smaller ones arrive before anyone could read it). */
+const LARGE = 16 * 1024 * 1024;
+
+export async function fetchStage(files: StageFiles, remoteRoot: string, localDir: string, summary: StepSummary | undefined, hasher: RemoteHasher, onProgress?: (p: TransferProgress) => void): Promise<StageFetch> {
   const problems: string[] = [];
   const notes: string[] = [];
   const entries = await files.list(remoteRoot);
@@ -55,7 +59,8 @@ export async function fetchStage(files: StageFiles, remoteRoot: string, localDir
   }
   const fetchOne = async (e: RemoteEntry) => {
     try {
-      const { note, ...f } = await files.fetch(`${remoteRoot}/${e.rel}`, join(localDir, ...e.rel.split('/')), e.size);
+      const progress = onProgress && e.size >= LARGE ? (done: number, total: number) => onProgress({ file: e.rel, done, total }) : undefined;
+      const { note, ...f } = await files.fetch(`${remoteRoot}/${e.rel}`, join(localDir, ...e.rel.split('/')), e.size, progress);
       got.set(e.rel, { ...f, listed: e.size });
       if (note) notes.push(`${e.rel}: ${note}`);
     } catch (err) {

@@ -202,7 +202,7 @@ export class SshSession implements Session {
     if (ran.connectionLost) {
       return done({ outcome: 'host-lost', summary: ran.summary, hostOutput: ran.hostOutput, fetchError: this.keptMessage(stageNative, 'the connection was lost before it could be fetched') });
     }
-    const fetchError = await this.bringHome(stage, stageNative, opts.stageDir, ran.summary);
+    const fetchError = await this.bringHome(stage, stageNative, opts.stageDir, ran.summary, opts.onProgress);
     return done({ outcome: ran.outcome, summary: ran.summary, hostOutput: [ran.hostOutput, fetchError.notes].filter(Boolean).join('\n'), fetchError: fetchError.error });
   }
 
@@ -256,10 +256,10 @@ export class SshSession implements Session {
   }
 
   /** Fetches and verifies; removes the remote folder only then. Returns what went wrong, if anything. */
-  private async bringHome(stage: string, stageNative: string, localDir: string, summary: StepSummary | undefined): Promise<{ error?: string; notes?: string }> {
+  private async bringHome(stage: string, stageNative: string, localDir: string, summary: StepSummary | undefined, onProgress: RunOptions['onProgress']): Promise<{ error?: string; notes?: string }> {
     let fetched;
     try {
-      fetched = await fetchStage(this.files, stage, localDir, summary, (rels) => this.hashOnTarget(stageNative, rels));
+      fetched = await fetchStage(this.files, stage, localDir, summary, (rels) => this.hashOnTarget(stageNative, rels), onProgress);
     } catch (e) {
       const lost = this.conn.lost();
       return { error: this.keptMessage(stageNative, `the fetch failed: ${lost ?? (e as Error).message}`) };

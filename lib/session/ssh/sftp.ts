@@ -115,7 +115,7 @@ export class RemoteFiles implements StageFiles {
    * checks the handle: the server answers in order, so nothing is written before that check.
    * `listedSize` (from list()) sizes the first window; an empty file costs no request at all.
    */
-  async fetch(remote: string, localFile: string, listedSize: number): Promise<{ size: number; sha256: string }> {
+  async fetch(remote: string, localFile: string, listedSize: number, onProgress?: (done: number, total: number) => void): Promise<{ size: number; sha256: string }> {
     const hash = createHash('sha256');
     const local = await openLocal(localFile, 'wx', 0o600);
     if (listedSize === 0) {
@@ -166,6 +166,7 @@ export class RemoteFiles implements StageFiles {
           hash.update(buf);
           await local.write(buf);
           size += buf.length;
+          onProgress?.(size, Math.max(expected, size));
         }
         if (eof) break;
       }

@@ -215,19 +215,17 @@ export class WinrmSession implements Session {
     return new Map(rels.map((rel, i) => [rel, hashes.get(paths[i])]));
   }
 
-  private stageFiles(stage: string, onProgress?: RunOptions['onProgress']): StageFiles {
+  private stageFiles(): StageFiles {
     return {
       parallel: 1, // one PowerShell answers one line at a time
       list: async (root) => parseListing((await this.call(listLine(root), 'a folder listing')).stdout, this.where),
       // A chunk that failed (a timeout, a PowerShell that ended) is asked again from a fresh
       // PowerShell: fetchFile resumes after the prefix both ends agree on.
-      fetch: async (remote, localFile, listedSize) => {
+      fetch: async (remote, localFile, listedSize, onProgress) => {
         const broke: string[] = [];
         for (let attempt = 1; ; attempt++) {
           try {
-            const file = remote.slice(stage.length + 1);
-            const progress = onProgress && listedSize >= LARGE ? (done: number, total: number) => onProgress({ file, done, total }) : undefined;
-            const r = await fetchFile(this.lines, remote, localFile, { chunkSize: CHUNK, listedSize, onProgress: progress });
+            const r = await fetchFile(this.lines, remote, localFile, { chunkSize: CHUNK, listedSize, onProgress });
             const notes = broke.map((why) => `the transfer broke (${safeLine(why, 200)}) and was resumed`);
             if (r.resumedFrom) notes.push(`resumed after the first ${r.resumedFrom} bytes, verified on both ends`);
             if (r.size >= LARGE) notes.push(`${(r.size / 1e6).toFixed(1)} MB at ${(r.bytesPerSecond / 1e6).toFixed(1)} MB/s`);
@@ -305,7 +303,7 @@ export class WinrmSession implements Session {
   private async bringHome(stage: string, opts: RunOptions, summary: StepSummary | undefined): Promise<{ error?: string; notes?: string }> {
     let fetched;
     try {
-      fetched = await fetchStage(this.stageFiles(stage, opts.onProgress), stage, opts.stageDir, summary, (rels) => this.hashOnTarget(stage, rels));
+      fetched = await fetchStage(this.stageFiles(), stage, opts.stageDir, summary, (rels) => this.hashOnTarget(stage, rels), opts.onProgress);
     } catch (e) {
       return { error: this.keptMessage(stage, `the fetch failed: ${this.lost ?? (e as Error).message}`) };
     }
