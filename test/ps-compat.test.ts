@@ -64,6 +64,31 @@ test('the checker flags PowerShell 7-only syntax and parameters, with file and l
   assert.ok(problems.every((p) => /PowerShell 7 only/.test(p)));
 });
 
+test('in scripts for both, .NET members .NET Framework lacks and cmdlets PowerShell 7 removed are flagged; linux.ps1 may use them', async () => {
+  const dir = tempDir();
+  const body = [
+    "$h = [Convert]::ToHexString([byte[]](1, 2))",
+    "$r = [System.IO.Path]::GetRelativePath('/a', '/a/b')",
+    '$e = [Array]::Empty[int]()',
+    "$l = [IO.File]::ResolveLinkTarget('/x', $false)",
+    '$p = [Environment]::ProcessId',
+    'Get-WmiObject Win32_Process',
+    'gwmi Win32_Service',
+    'Get-EventLog -LogName System -Newest 1',
+    "$fine = [Convert]::ToBase64String([byte[]](1)); $t = [IO.Path]::Combine('a', 'b'); Get-CimInstance Win32_Process",
+  ].join('\n');
+  const both = join(dir, 'windows.ps1');
+  const linux = join(dir, 'linux.ps1');
+  writeFileSync(both, body);
+  writeFileSync(linux, body);
+  const problems = await checkScripts([both, linux]);
+  const lines = problems.map((p) => Number(/windows\.ps1:(\d+):/.exec(p)?.[1]));
+  for (let n = 1; n <= 8; n++) assert.ok(lines.includes(n), `line ${n} not flagged: ${problems.join('\n')}`);
+  assert.not.ok(lines.includes(9), `line 9 is fine: ${problems.join('\n')}`);
+  assert.not.ok(problems.some((p) => p.includes('linux.ps1')), 'linux.ps1 runs on PowerShell 7 only');
+  assert.match(problems.join('\n'), /Get-WmiObject was removed in PowerShell 7/);
+});
+
 test('a file that does not parse is reported with its line', async () => {
   const file = join(tempDir(), 'broken.ps1');
   writeFileSync(file, "Write-Host 'ok'\nif ($true) {\n");
