@@ -57,6 +57,11 @@ try {
     }
 } catch { Write-Warning "cannot read /etc/passwd: owners are user ids: $($_.Exception.Message)" }
 
+# Times as the prelude writes them, formatted here: its conversion of [datetime] values costs
+# more per record than everything else the step does for a small file.
+$iso = 'yyyy-MM-ddTHH:mm:ss.fffZ'
+$inv = [Globalization.CultureInfo]::InvariantCulture
+
 # ---- hashing: one read, three algorithms ----------------------------------------------------
 $md5 = [Security.Cryptography.MD5]::Create()
 $sha1 = [Security.Cryptography.SHA1]::Create()
@@ -146,7 +151,7 @@ function Out-Link {
     $r['type'] = 'link'
     $r['linkTarget'] = $target
     $r['linkToFolder'] = [bool]($Info -is [IO.DirectoryInfo])
-    $r['modified'] = $Info.LastWriteTimeUtc
+    $r['modified'] = $Info.LastWriteTimeUtc.ToString($iso, $inv)
     $counts.links++
     $state.recorded++
     [pscustomobject]$r
@@ -177,19 +182,16 @@ function Invoke-Batch {
         } catch { Write-Warning "stat failed: file types and owners unknown for $($chunk.Count) files: $($_.Exception.Message)" }
     }
     foreach ($info in $batch) {
-        $r = New-Record $info.FullName $null
-        $r['type'] = 'file'
-        $r['size'] = $info.Length
-        $r['created'] = $info.CreationTimeUtc
-        $r['modified'] = $info.LastWriteTimeUtc
-        $fact = $facts[$info.FullName]
-        $r['owner'] = $null
-        if ($fact) {
-            $r['owner'] = $(if ($users.ContainsKey($fact[1])) { $users[$fact[1]] } else { $fact[1] })
-            $r['uid'] = [long]$fact[1]
+        # One literal per record: this loop runs once per file, and PowerShell statements are dear.
+        $full = $info.FullName
+        $fact = $facts[$full]
+        $owner = $null; $uid = $null
+        if ($fact) { $uid = [long]$fact[1]; $owner = $users[$fact[1]]; if ($null -eq $owner) { $owner = $fact[1] } }
+        $r = [ordered]@{
+            path = $full; type = 'file'; size = $info.Length
+            created = $info.CreationTimeUtc.ToString($iso, $inv); modified = $info.LastWriteTimeUtc.ToString($iso, $inv)
+            owner = $owner; uid = $uid; hidden = $info.Name.StartsWith('.'); md5 = $null; sha1 = $null; sha256 = $null
         }
-        $r['hidden'] = $info.Name.StartsWith('.')
-        $r['md5'] = $null; $r['sha1'] = $null; $r['sha256'] = $null
         if ($fact -and $fact[0] -notlike 'regular*') {
             $r['type'] = 'other'
             $r['error'] = "not a regular file ($($fact[0])): not read"
@@ -199,7 +201,7 @@ function Invoke-Batch {
             $counts.skipped++
         } else {
             try {
-                $stream = [IO.FileStream]::new($info.FullName, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 4096, [IO.FileOptions]::SequentialScan)
+                $stream = [IO.FileStream]::new($full, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 4096, [IO.FileOptions]::SequentialScan)
                 try { $h = Get-StreamHashes $stream } finally { $stream.Dispose() }
                 $r['md5'] = $h.md5; $r['sha1'] = $h.sha1; $r['sha256'] = $h.sha256
                 $counts.hashed++
@@ -252,7 +254,7 @@ function Invoke-RawEntry {
         $t = [Convert]::FromBase64String($f[1])
         $r['linkTarget'] = $utf8.GetString($t)
         try { $null = $strictUtf8.GetString($t) } catch { $r['linkTargetBase64'] = $f[1] }
-        $r['modified'] = [DateTimeOffset]::FromUnixTimeSeconds([long]$f[2]).UtcDateTime
+        $r['modified'] = [DateTimeOffset]::FromUnixTimeSeconds([long]$f[2]).UtcDateTime.ToString($iso, $inv)
         $counts.links++
         $state.recorded++
         return [pscustomobject]$r
@@ -267,8 +269,8 @@ function Invoke-RawEntry {
     if (-not (Test-Wanted $name $modified)) { $counts.filtered++; return }
     $r['type'] = 'file'
     $r['size'] = [long]$f[1]
-    $r['created'] = $(if ($f[3] -match '^[1-9]\d*$') { [DateTimeOffset]::FromUnixTimeSeconds([long]$f[3]).UtcDateTime } else { $null })
-    $r['modified'] = $modified
+    $r['created'] = $(if ($f[3] -match '^[1-9]\d*$') { [DateTimeOffset]::FromUnixTimeSeconds([long]$f[3]).UtcDateTime.ToString($iso, $inv) } else { $null })
+    $r['modified'] = $modified.ToString($iso, $inv)
     $r['owner'] = $(if ($users.ContainsKey($f[4])) { $users[$f[4]] } else { $f[4] })
     $r['uid'] = [long]$f[4]
     $r['hidden'] = $name.StartsWith('.')
@@ -338,6 +340,7 @@ function Invoke-LossyFolder {
     }
 }
 
+$notPlain = [IO.FileAttributes]'ReparsePoint, Directory'
 $stack = New-Object System.Collections.Generic.Stack[string]
 foreach ($root in $roots) {
     if (Test-Cap) { break }
@@ -371,9 +374,21 @@ foreach ($root in $roots) {
         $lossy = $false
         $subdirs = New-Object System.Collections.Generic.List[string]
         foreach ($e in $entries) {
+            $name = $e.Name
             # U+FFFD: a byte that is not UTF-8, or (rarely) a name really holding U+FFFD; find tells.
-            if ($e.Name.IndexOf([char]0xFFFD) -ge 0) { $lossy = $true; continue }
-            Invoke-Entry $e $subdirs
+            if ($name.IndexOf([char]0xFFFD) -ge 0) { $lossy = $true; continue }
+            if (($e.Attributes -band $notPlain) -or $e -is [IO.DirectoryInfo]) { Invoke-Entry $e $subdirs; continue }
+            # A plain file, the common case: Invoke-Entry, Test-Wanted and Add-File inline.
+            if ($exts.Count) {
+                $x = [IO.Path]::GetExtension($name)
+                if (-not $x -or -not $exts.Contains($x.Substring(1))) { $counts.filtered++; continue }
+            }
+            if ($days -gt 0 -and $e.LastWriteTimeUtc -lt $since) { $counts.filtered++; continue }
+            if (-not $seen.Add($e.FullName)) { continue }
+            if ($maxFiles -gt 0 -and $state.recorded -ge $maxFiles) { $null = Test-Cap; break }
+            $batch.Add($e)
+            $state.recorded++
+            if ($batch.Count -ge 500) { Invoke-Batch }
         }
         if ($lossy) { Invoke-LossyFolder $dir $subdirs }
         # Pushed in reverse: folders are walked in the order they were listed.

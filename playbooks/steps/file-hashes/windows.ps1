@@ -69,6 +69,11 @@ $maxFiles = 100000
 if ($null -ne $Params.MaxFiles) { $maxFiles = [long]$Params.MaxFiles }
 if ($maxFiles -lt 0) { throw "file-hashes: MaxFiles must be 0 (no cap) or more, got $maxFiles" }
 
+# Times as the prelude writes them, formatted here: its conversion of [datetime] values costs
+# more per record than everything else the step does for a small file.
+$iso = 'yyyy-MM-ddTHH:mm:ss.fffZ'
+$inv = [Globalization.CultureInfo]::InvariantCulture
+
 # ---- hashing: one read, three algorithms ----------------------------------------------------
 # MD5 is refused where the FIPS policy is on: the other two are still computed.
 $md5 = $null
@@ -133,19 +138,21 @@ function Out-Link {
     $state.recorded++
     [pscustomobject]@{
         path = $Info.FullName; type = 'link'; linkTarget = $target; linkToFolder = [bool]($Info -is [IO.DirectoryInfo])
-        modified = $Info.LastWriteTimeUtc; attributes = $Info.Attributes.ToString()
+        modified = $Info.LastWriteTimeUtc.ToString($iso, $inv); attributes = $Info.Attributes.ToString()
         hidden = [bool]($Info.Attributes -band $hiddenFlag); system = [bool]($Info.Attributes -band $systemFlag)
     }
 }
 
 function Out-FileRecord {
     param([IO.FileInfo]$Info)
-    if (-not $seen.Add($Info.FullName)) { return }
-    if (Test-Cap) { return }
+    $full = $Info.FullName
+    if (-not $seen.Add($full)) { return }
+    if ($maxFiles -gt 0 -and $state.recorded -ge $maxFiles) { $null = Test-Cap; return }
     $state.recorded++
+    $attr = $Info.Attributes
     $r = [ordered]@{
-        path = $Info.FullName; type = 'file'; size = $Info.Length; created = $Info.CreationTimeUtc; modified = $Info.LastWriteTimeUtc
-        attributes = $Info.Attributes.ToString(); hidden = [bool]($Info.Attributes -band $hiddenFlag); system = [bool]($Info.Attributes -band $systemFlag)
+        path = $full; type = 'file'; size = $Info.Length; created = $Info.CreationTimeUtc.ToString($iso, $inv); modified = $Info.LastWriteTimeUtc.ToString($iso, $inv)
+        attributes = $attr.ToString(); hidden = [bool]($attr -band $hiddenFlag); system = [bool]($attr -band $systemFlag)
         md5 = $null; sha1 = $null; sha256 = $null
     }
     if ($Info.Length -gt $maxBytes) {
@@ -153,7 +160,7 @@ function Out-FileRecord {
         $counts.skipped++
     } else {
         try {
-            $stream = [IO.FileStream]::new($Info.FullName, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 4096, [IO.FileOptions]::SequentialScan)
+            $stream = [IO.FileStream]::new($full, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]'ReadWrite, Delete', 4096, [IO.FileOptions]::SequentialScan)
             try { $h = Get-StreamHashes $stream } finally { $stream.Dispose() }
             $r['md5'] = $h[0]; $r['sha1'] = $h[1]; $r['sha256'] = $h[2]
             $counts.hashed++
@@ -194,7 +201,7 @@ foreach ($root in $roots) {
         }
         $subdirs = New-Object System.Collections.Generic.List[string]
         foreach ($e in $entries) {
-            if (Test-Cap) { break }
+            if ($maxFiles -gt 0 -and $state.recorded -ge $maxFiles) { $null = Test-Cap; break }
             if ($e.Attributes -band [IO.FileAttributes]::ReparsePoint) {
                 # Junctions and links to folders always; links to files when their name is wanted.
                 if ($e -is [IO.DirectoryInfo] -or (Test-Wanted $e.Name $null)) {
@@ -203,7 +210,12 @@ foreach ($root in $roots) {
                 continue
             }
             if ($e -is [IO.DirectoryInfo]) { if ($recurse) { $subdirs.Add($e.FullName) }; continue }
-            if (-not (Test-Wanted $e.Name $e.LastWriteTimeUtc)) { $counts.filtered++; continue }
+            # Test-Wanted inline: this runs once per file.
+            if ($exts.Count) {
+                $x = [IO.Path]::GetExtension($e.Name)
+                if (-not $x -or -not $exts.Contains($x.Substring(1))) { $counts.filtered++; continue }
+            }
+            if ($days -gt 0 -and $e.LastWriteTimeUtc -lt $since) { $counts.filtered++; continue }
             Out-FileRecord $e
         }
         for ($i = $subdirs.Count - 1; $i -ge 0; $i--) { $stack.Push($subdirs[$i]) }
