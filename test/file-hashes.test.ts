@@ -11,15 +11,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { FileRecord } from '../lib/records/schemas.ts';
 import { loadCatalog } from '../lib/catalog.ts';
 import { buildPlan } from '../lib/plan.ts';
 import { collect } from '../lib/collect.ts';
 import { cli, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
 
-pwshOrFail();
+const PWSH = pwshOrFail();
 
 const hex = (algo: string, data: Buffer | string) => createHash(algo).update(data).digest('hex');
 const hashes = (data: Buffer | string) => ({ md5: hex('md5', data), sha1: hex('sha1', data), sha256: hex('sha256', data) });
@@ -80,11 +80,11 @@ function fromEvidence(dir: string, code: number | null, out: string): StepRun {
 }
 
 /** The catalog step through the CLI, in a small team playbook. */
-function runLinux(params: Record<string, string>): StepRun {
+function runLinux(params: Record<string, string>, env?: Record<string, string>): StepRun {
   const book = teamPlaybook('t', [{ step: 'file-hashes' }]);
   const args = ['run', 't', '--playbooks', book, '--out', tempDir()];
   for (const [k, v] of Object.entries(params)) args.push('--param', `file-hashes.${k}=${v}`);
-  const r = cli(args, { timeoutMs: 300_000 });
+  const r = cli(args, { timeoutMs: 300_000, env });
   const m = /evidence: (.+)/.exec(r.stdout);
   assert.ok(m, `no evidence folder:\n${r.stdout}\n${r.stderr}`);
   return fromEvidence(m![1].trim(), r.code, r.stdout + r.stderr);
@@ -193,6 +193,23 @@ test('linux: a path that does not exist fails the step before anything runs, nam
   assert.ok(run.code !== 0, run.out);
   assert.is(run.records.length, 0, 'nothing hashed before the check');
   assert.match(JSON.stringify(run.step) + run.stderrLog, new RegExp(`path does not exist: ${missing}`));
+});
+
+test('linux without GNU stat: files still hashed, owner unknown, and a 0-byte file of unknown type (a FIFO here) not opened', () => {
+  const { root } = buildTree({ fifo: true, nonUtf8: false });
+  const bin = tempDir('magpie-path-');
+  for (const from of ['/usr/local/bin', '/usr/bin', '/bin']) {
+    if (!existsSync(from)) continue;
+    for (const n of readdirSync(from)) if (n !== 'stat' && !existsSync(join(bin, n))) symlinkSync(join(from, n), join(bin, n));
+  }
+  const run = runLinux({ Paths: root }, { PATH: `${dirname(PWSH)}:${bin}` });
+  assert.is(run.step.status, 'ok', run.stderrLog);
+  const recs = byPath(run);
+  const a = recs.get(join(root, 'a.exe'));
+  assert.equal([a.sha256, a.owner], [hashes(CONTENT['a.exe']).sha256, null]);
+  assert.match(run.stderrLog, /stat failed: file types and owners unknown/);
+  assert.match(recs.get(join(root, 'pipe.exe')).error, /file type is unknown/);
+  assert.match(recs.get(join(root, 'empty.txt')).error, /file type is unknown/, 'an empty file cannot be told from a FIFO without stat');
 });
 
 test('magpie triage --ioc: a plain list and a CSV holding a file\'s SHA-256 or MD5 flag exactly that file', () => {

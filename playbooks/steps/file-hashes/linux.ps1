@@ -192,7 +192,11 @@ function Invoke-Batch {
             created = $info.CreationTimeUtc.ToString($iso, $inv); modified = $info.LastWriteTimeUtc.ToString($iso, $inv)
             owner = $owner; uid = $uid; hidden = $info.Name.StartsWith('.'); md5 = $null; sha1 = $null; sha256 = $null
         }
-        if ($fact -and $fact[0] -notlike 'regular*') {
+        if (-not $fact -and $info.Length -eq 0) {
+            # stat did not answer for it (gone, or no GNU stat): a FIFO shows size 0 and would block.
+            $r['error'] = 'not read: its file type is unknown (stat gave none) and it shows 0 bytes, as a FIFO would'
+            $counts.errors++
+        } elseif ($fact -and $fact[0] -notlike 'regular*') {
             $r['type'] = 'other'
             $r['error'] = "not a regular file ($($fact[0])): not read"
             $counts.errors++

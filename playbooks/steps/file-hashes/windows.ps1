@@ -115,7 +115,10 @@ function Test-Wanted {
 # ---- the walk ---------------------------------------------------------------------------------
 $state = @{ recorded = [long]0; capped = $false }
 $counts = [ordered]@{ hashed = 0; skipped = 0; links = 0; errors = 0; filtered = 0; folders = 0 }
-$seen = New-Object 'System.Collections.Generic.HashSet[string]' ([StringComparer]::OrdinalIgnoreCase)
+# Paths seen (given paths may overlap): case-insensitive as NTFS is; exact where paths are (pwsh elsewhere).
+$pathComparer = [StringComparer]::OrdinalIgnoreCase
+if ([IO.Path]::DirectorySeparatorChar -eq '/') { $pathComparer = [StringComparer]::Ordinal }
+$seen = New-Object 'System.Collections.Generic.HashSet[string]' ($pathComparer)
 $hiddenFlag = [IO.FileAttributes]::Hidden
 $systemFlag = [IO.FileAttributes]::System
 
