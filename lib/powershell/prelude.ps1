@@ -54,6 +54,23 @@ $Tools = $MagpieCtx.tools
 $OutDir = [IO.Path]::Combine($MagpieCtx.stage, 'files')
 $null = [IO.Directory]::CreateDirectory($OutDir)
 
+function Start-MagpieProcess {
+    # A program with exactly these arguments (an array, never a shell string: names from the host
+    # stay data), stdin closed, stdout and stderr for the caller to read. PowerShell 7 only
+    # (ProcessStartInfo.ArgumentList): for Linux steps.
+    param([string]$File, [string[]]$Arguments, [Text.Encoding]$OutputEncoding)
+    $psi = [Diagnostics.ProcessStartInfo]::new($File)
+    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    if ($OutputEncoding) { $psi.StandardOutputEncoding = $OutputEncoding }
+    $p = [Diagnostics.Process]::Start($psi)
+    $p.StandardInput.Close()
+    $p
+}
+
 function ConvertTo-MagpieTime {
     # ISO 8601 UTC, the same text on 5.1 and 7 (ConvertTo-Json differs between them).
     param($Value)

@@ -15,26 +15,10 @@ function Get-Signatures {
     @(foreach ($f in [IO.Directory]::GetFiles($Dir)) { if ($ext -contains [IO.Path]::GetExtension($f).ToLowerInvariant()) { [IO.Path]::GetFileName($f) } })
 }
 
-function Start-Native {
-    # The program with exactly these arguments (no shell); output read by the caller.
-    param([string]$File, [string[]]$Arguments)
-    $psi = [Diagnostics.ProcessStartInfo]::new($File)
-    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.StandardOutputEncoding = $latin1
-    $psi.StandardErrorEncoding = [Text.Encoding]::UTF8
-    $p = [Diagnostics.Process]::Start($psi)
-    $p.StandardInput.Close()
-    $p
-}
-
 function Invoke-Short {
     # A quick command (version, ping): its output and exit code.
     param([string]$File, [string[]]$Arguments)
-    $p = Start-Native $File $Arguments
+    $p = Start-MagpieProcess $File $Arguments $latin1
     $err = $p.StandardError.ReadToEndAsync()
     $out = $p.StandardOutput.ReadToEnd()
     if (-not $p.WaitForExit(30000)) { try { $p.Kill() } catch { $null = $_ } }
@@ -215,7 +199,7 @@ function New-Detection {
 }
 
 foreach ($batch in $batches) {
-    $proc = Start-Native $exe ($common + @($batch))
+    $proc = Start-MagpieProcess $exe ($common + @($batch)) $latin1
     $errTask = $proc.StandardError.ReadToEndAsync()
     $reader = $proc.StandardOutput
     $pending = New-Object System.Collections.Generic.List[string]

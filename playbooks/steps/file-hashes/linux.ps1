@@ -89,18 +89,6 @@ function Get-StreamHashes {
     [pscustomobject]@{ md5 = (ConvertTo-Hex $md5.Hash); sha1 = (ConvertTo-Hex $sha1.Hash); sha256 = (ConvertTo-Hex $sha256.Hash); bytes = $total }
 }
 
-function Start-Native {
-    # A program with exactly these arguments (no shell string); stdout read as bytes by the caller.
-    param([string]$File, [string[]]$Arguments)
-    $psi = [Diagnostics.ProcessStartInfo]::new($File)
-    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    [Diagnostics.Process]::Start($psi)
-}
-
 function Read-AllBytes([IO.Stream]$Stream) {
     $ms = [IO.MemoryStream]::new()
     $Stream.CopyTo($ms)
@@ -167,8 +155,7 @@ function Invoke-Batch {
     for ($at = 0; $at -lt $names.Count; $at += 200) {
         $chunk = $names[$at..([Math]::Min($names.Count, $at + 200) - 1)]
         try {
-            $p = Start-Native 'stat' (@('--printf', '%F\t%u\t%n\0', '--') + $chunk)
-            $p.StandardInput.Close()
+            $p = Start-MagpieProcess 'stat' (@('--printf', '%F\t%u\t%n\0', '--') + $chunk)
             $err = $p.StandardError.ReadToEndAsync()
             $out = Read-AllBytes $p.StandardOutput.BaseStream
             $p.WaitForExit()
@@ -238,8 +225,7 @@ function Invoke-RawEntry {
     if (Test-Cap) { return }
     $r = New-Record $path $b64
     $probe = $decodeName + 'if [ -L "$f" ]; then printf "link\t"; readlink -n -- "$f" | base64 | tr -d "\n"; printf "\t"; stat -c "%Y" -- "$f"; elif [ -d "$f" ]; then printf "dir\n"; else stat -L --printf "%F\t%s\t%Y\t%W\t%u\n" -- "$f"; fi'
-    $p = Start-Native '/bin/sh' @('-c', $probe, 'sh', $b64)
-    $p.StandardInput.Close()
+    $p = Start-MagpieProcess '/bin/sh' @('-c', $probe, 'sh', $b64)
     $err = $p.StandardError.ReadToEndAsync()
     $out = $p.StandardOutput.ReadToEnd().TrimEnd("`n")
     $p.WaitForExit()
@@ -288,8 +274,7 @@ function Invoke-RawEntry {
         $r['skipped'] = "larger than MaxSizeMB ($maxMb MB)"
         $counts.skipped++
     } else {
-        $p = Start-Native '/bin/sh' @('-c', ($decodeName + 'exec cat -- "$f"'), 'sh', $b64)
-        $p.StandardInput.Close()
+        $p = Start-MagpieProcess '/bin/sh' @('-c', ($decodeName + 'exec cat -- "$f"'), 'sh', $b64)
         $err = $p.StandardError.ReadToEndAsync()
         $h = Get-StreamHashes $p.StandardOutput.BaseStream
         $p.WaitForExit()
@@ -322,8 +307,7 @@ function Invoke-Entry {
 function Invoke-LossyFolder {
     # The entries of a folder whose names .NET could not decode, by their exact bytes.
     param([string]$Dir, [System.Collections.Generic.List[string]]$Subdirs)
-    $p = Start-Native 'find' @($Dir, '-mindepth', '1', '-maxdepth', '1', '-print0')
-    $p.StandardInput.Close()
+    $p = Start-MagpieProcess 'find' @($Dir, '-mindepth', '1', '-maxdepth', '1', '-print0')
     $err = $p.StandardError.ReadToEndAsync()
     $out = Read-AllBytes $p.StandardOutput.BaseStream
     $p.WaitForExit()

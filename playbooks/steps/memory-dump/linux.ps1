@@ -3,19 +3,6 @@
 # name reduced to [A-Za-z0-9._-] (a name on the host is untrusted).
 $MB = 1048576
 
-function Start-Native {
-    param([string]$File, [string[]]$Arguments)
-    $psi = [Diagnostics.ProcessStartInfo]::new($File)
-    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
-    $psi.UseShellExecute = $false
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $p = [Diagnostics.Process]::Start($psi)
-    $p.StandardInput.Close()
-    $p
-}
-
 function Get-Target {
     # What /proc says about one process, or $null when it is gone.
     param([int]$ProcessId)
@@ -147,7 +134,7 @@ foreach ($t in $targets) {
     # gcore writes PREFIX.PID; the core is then renamed to PREFIX.
     $written = "$prefix.$id"
     $began = [datetime]::UtcNow
-    $proc = Start-Native $gcore.Source @('-o', $prefix, [string]$id)
+    $proc = Start-MagpieProcess $gcore.Source @('-o', $prefix, [string]$id)
     $outTask = $proc.StandardOutput.ReadToEndAsync()
     $errTask = $proc.StandardError.ReadToEndAsync()
     $complete = $true
