@@ -24,6 +24,7 @@ import { SshSession } from '../lib/session/ssh/index.ts';
 import { shellCommand } from '../lib/session/ssh/shell-command.ts';
 import { SHELL_SETUP } from '../lib/session/powershell-lines.ts';
 import { startSshd, type Sshd } from '../test/sshd.ts';
+import { CLK_TCK, cliPath, fmt, machineCpu, median, procTimes, pwshStartCpu, writeSection } from './bench-common.ts';
 
 const HOSTS = Number(process.env.BENCH_SSH_HOSTS ?? 200);
 const CONCURRENCY = (process.env.BENCH_SSH_CONCURRENCY ?? '1,16,64').split(',').map((s) => Number(s.trim()));
@@ -35,7 +36,6 @@ const RUN_TIMEOUT_MS = 60 * 60_000;
 // at start), so 200 addresses need 13 sshd processes of 16 addresses each.
 const PER_SSHD = 16;
 const PLAYBOOK = 'bench-ssh';
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 if (!Number.isInteger(HOSTS) || HOSTS < 1) throw new Error(`BENCH_SSH_HOSTS must be a whole number of 1 or more, not ${process.env.BENCH_SSH_HOSTS}`);
 if (CONCURRENCY.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`BENCH_SSH_CONCURRENCY must list whole numbers of 1 or more, not ${process.env.BENCH_SSH_CONCURRENCY}`);
@@ -45,8 +45,6 @@ const magpie = join(ROOT_DIR, 'bin', 'magpie.js');
 const scratch = mkdtempSync(join(tmpdir(), 'magpie-bench-ssh-'));
 /** The magpie CLI running now, stopped with the bench on Ctrl-C or SIGTERM. */
 let runningCli: ChildProcess | undefined;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n: number, digits = 0) => n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** Loopback addresses 127.0.0.2, 127.0.0.3, … (never .0 or .255 in the last octet); loopback only. */
 function loopbackAddresses(n: number): string[] {
@@ -60,26 +58,6 @@ function loopbackAddresses(n: number): string[] {
 }
 
 // ---- CPU accounting from /proc ----
-
-/** Busy and total jiffies of the whole machine (/proc/stat, all cores). */
-function machineCpu(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
-  const busy = user + nice + system + irq + softirq + (steal ?? 0);
-  return { busy, total: busy + idle + iowait };
-}
-
-/** utime, stime, cutime, cstime of a process in jiffies (c* = its children that it has reaped). */
-function procTimes(pid: number | 'self'): { own: number; reaped: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After ") ": state is field 3 of stat(5), so utime (14) is index 11 here.
-    return { own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return { own: 0, reaped: 0 };
-  }
-}
 
 interface CpuSnapshot {
   machine: { busy: number; total: number };
@@ -310,30 +288,10 @@ async function stepOverhead(server: Sshd, host: string, book: string, knownHosts
 
 // ---- the report ----
 
-/** CPU seconds (user + system, the whole process tree) of one bare pwsh start, median of 3. */
-function pwshStartCpu(): number {
-  const xs: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const before = procTimes('self').reaped;
-    spawnSync(pwsh, [...PWSH_ARGS, '-Command', '1'], { stdio: 'ignore' });
-    xs.push((procTimes('self').reaped - before) / CLK_TCK);
-  }
-  return median(xs);
-}
-
 function machineLine(): string {
   const psVersion = spawnSync(pwsh, [...PWSH_ARGS, '-Command', '$PSVersionTable.PSVersion.ToString()'], { encoding: 'utf8' }).stdout.trim();
   const sshd = (spawnSync('/usr/sbin/sshd', ['-V'], { encoding: 'utf8' }).stderr.trim().split(/[,\s]/)[0] || 'sshd').replace('_', ' ');
   return `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.versions.node}, ${psVersion} pwsh, ${sshd}`;
-}
-
-/** How bin/magpie.js runs the CLI right now: the bundle, or the TypeScript through tsx when a source is newer. */
-function cliPath(): string {
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : e.name.endsWith('.ts') ? statSync(join(dir, e.name)).mtimeMs : 0), 0);
-  const bundle = join(ROOT_DIR, 'dist', 'magpie.js');
-  const fresh = existsSync(bundle) && statSync(bundle).mtimeMs >= Math.max(newest(join(ROOT_DIR, 'lib')), statSync(join(ROOT_DIR, 'scripts', 'magpie.ts')).mtimeMs);
-  return fresh ? 'the bundle (dist/magpie.js)' : 'the TypeScript through tsx (the bundle was older than a file in lib/)';
 }
 
 function report(runs: FanOut[], step: StepOverhead, machine: string, servers: number, load: { before: number[] }, cli: string, startCpu: number): { markdown: string; ok: boolean } {
@@ -425,22 +383,6 @@ figures are noisy and the throughput lower than on an idle machine.`
   return { markdown, ok };
 }
 
-function writeSection(markdown: string): string {
-  const file = join(ROOT_DIR, 'docs', 'benchmarks.md');
-  const text = readFileSync(file, 'utf8');
-  const start = text.indexOf('## Remote collection over SSH');
-  let next: string;
-  if (start >= 0) {
-    const end = text.indexOf('\n## ', start + 1);
-    next = text.slice(0, start) + markdown + (end >= 0 ? text.slice(end) : '');
-  } else {
-    const reading = text.indexOf('## Reading the figures');
-    next = reading >= 0 ? text.slice(0, reading) + markdown + '\n' + text.slice(reading) : text.trimEnd() + '\n\n' + markdown;
-  }
-  writeFileSync(file, next);
-  return file;
-}
-
 async function main() {
   const load = { before: loadavg() };
   const addresses = loopbackAddresses(HOSTS);
@@ -496,9 +438,9 @@ async function main() {
         `  ${r.failure ? `FAILED (${r.hosts - r.completed} of ${r.hosts} hosts did not complete), ` : ''}${r.seconds.toFixed(1)} s, ${fmt(r.hostsPerMin, 1)} hosts/min, peak RSS ${r.peakRssMb.toFixed(0)} MB; CPU s: Magpie ${r.cpu.magpie.toFixed(1)}, targets ${r.cpu.targets.toFixed(1)}, machine ${r.cpu.machine.toFixed(1)} of ${r.cpu.capacity.toFixed(1)}`,
       );
     }
-    const { markdown, ok } = report(runs, step, machineLine(), servers.length, load, cli, pwshStartCpu());
+    const { markdown, ok } = report(runs, step, machineLine(), servers.length, load, cli, pwshStartCpu(pwsh));
     console.log('\n' + markdown);
-    if (process.argv.includes('--write') || process.env.BENCH_WRITE) console.log(`updated ${writeSection(markdown)}`);
+    if (process.argv.includes('--write') || process.env.BENCH_WRITE) console.log(`updated ${writeSection('## Remote collection over SSH', markdown)}`);
     const failed = runs.filter((r) => r.failure);
     if (failed.length) {
       console.error(`\n*** NOT every host completed: ${failed.map((r) => `concurrency ${r.concurrency}: ${r.failure}`).join('\n*** ')}`);

@@ -33,7 +33,8 @@ import { invocationLine, parseSummary, preludeSource, RECORD_DEPTH } from '../li
 import { HELLO_LINE, SHELL_SETUP } from '../lib/session/powershell-lines.ts';
 import { fetchFile } from '../lib/session/winrm/files.ts';
 import { WinrmHttp, WinrmPowerShell, WinrmSession, WinrmShell } from '../lib/session/winrm/index.ts';
-import { startWinrmServer, type WinrmServer } from '../test/winrm-server.ts';
+import { PYTHON, pywinrmOrFail, startWinrmServer, type WinrmServer } from '../test/winrm-server.ts';
+import { CLK_TCK, cliPath, fmt, machineCpu, median, procTimes, pwshStartCpu, writeSection } from './bench-common.ts';
 
 const HOSTS = Number(process.env.BENCH_WINRM_HOSTS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_WINRM_CONCURRENCY ?? 32);
@@ -44,10 +45,8 @@ const USER = 'responder';
 /** How the password reaches the endpoints' process, the python client and the CLI (never argv). */
 const PW_ENV = 'MAGPIE_BENCH_WINRM_PW';
 const PLAYBOOK = 'bench-winrm';
-const PYTHON = '/usr/bin/python3';
 const MB = 1024 * 1024;
 const RUN_TIMEOUT_MS = 60 * 60_000;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const SELF = fileURLToPath(import.meta.url);
 
 /** The step body of the per-step comparison: a few objects. */
@@ -55,8 +54,6 @@ const BODY = `1..5 | ForEach-Object { [pscustomobject]@{ n = $_; name = "item$_"
 /** The same body as a responder would send it through run_ps: the objects as JSON lines on stdout (a trivial prelude). */
 const BARE = `$ProgressPreference = 'SilentlyContinue'\n& {\n${BODY}\n} | ForEach-Object { $_ | ConvertTo-Json -Compress -Depth ${RECORD_DEPTH} }`;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n: number, digits = 0) => n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What composeScript makes of a step body (the prelude, then the body inside Invoke-MagpieStep), as test/winrm-run.test.ts's step(). */
@@ -178,25 +175,6 @@ class Endpoints {
 }
 
 // ---- /proc ----
-
-/** Busy and total jiffies of the whole machine (/proc/stat, all cores). */
-function machineCpu(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
-  const busy = user + nice + system + irq + softirq + (steal ?? 0);
-  return { busy, total: busy + idle + iowait };
-}
-
-/** CPU jiffies of a process: its own, and its children's that it has reaped. */
-function procTimes(pid: number | 'self'): { own: number; reaped: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return { own: 0, reaped: 0 };
-  }
-}
 
 /**
  * CPU seconds of a process and every descendant, followed by sampling /proc every 200 ms. Reaped
@@ -422,11 +400,6 @@ class PyWinrm {
       this.child.stdin!.end();
     });
   }
-}
-
-function pywinrmOrFail(): void {
-  const probe = spawnSync(PYTHON, ['-c', 'import winrm, requests_ntlm'], { encoding: 'utf8' });
-  if (probe.status !== 0) throw new Error(`This benchmark needs Debian's python3-winrm at ${PYTHON}: apt-get install -y python3-winrm (${probe.stderr.trim().split('\n').at(-1)})`);
 }
 
 // ---- 1. per-step overhead ----
@@ -751,30 +724,10 @@ async function fanOut(endpoints: Endpoints, password: string, scratch: string): 
 
 // ---- the report ----
 
-/** CPU seconds (user + system) of one bare pwsh start, median of 3. */
-function pwshStartCpu(pwsh: string): number {
-  const xs: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const before = procTimes('self').reaped;
-    spawnSync(pwsh, [...PWSH_ARGS, '-Command', '1'], { stdio: 'ignore' });
-    xs.push((procTimes('self').reaped - before) / CLK_TCK);
-  }
-  return median(xs);
-}
-
 function machineLine(pwsh: string, pywinrm: string): string {
   const psVersion = spawnSync(pwsh, [...PWSH_ARGS, '-Command', '$PSVersionTable.PSVersion.ToString()'], { encoding: 'utf8' }).stdout.trim();
   const python = spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim();
   return `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.versions.node}, ${psVersion} pwsh, ${python} with pywinrm ${pywinrm}`;
-}
-
-/** How bin/magpie.js runs the CLI right now: the bundle, or the TypeScript through tsx when a source is newer. */
-function cliPath(): string {
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : e.name.endsWith('.ts') ? statSync(join(dir, e.name)).mtimeMs : 0), 0);
-  const bundle = join(ROOT_DIR, 'dist', 'magpie.js');
-  const fresh = existsSync(bundle) && statSync(bundle).mtimeMs >= Math.max(newest(join(ROOT_DIR, 'lib')), statSync(join(ROOT_DIR, 'scripts', 'magpie.ts')).mtimeMs);
-  return fresh ? 'the bundle (dist/magpie.js)' : 'the TypeScript through tsx (the bundle was older than a file in lib/)';
 }
 
 /** What the CLI started besides itself, when it did. */
@@ -842,22 +795,6 @@ The fan-out ran the real CLI (\`magpie run ${PLAYBOOK} --playbooks DIR --targets
   return { markdown, ok: stepOk && fetchOk && fanOk };
 }
 
-function writeSection(markdown: string): string {
-  const file = join(ROOT_DIR, 'docs', 'benchmarks.md');
-  const text = readFileSync(file, 'utf8');
-  const start = text.indexOf('## Remote collection over WinRM');
-  let next: string;
-  if (start >= 0) {
-    const end = text.indexOf('\n## ', start + 1);
-    next = text.slice(0, start) + markdown + (end >= 0 ? text.slice(end) : '');
-  } else {
-    const reading = text.indexOf('## Reading the figures');
-    next = reading >= 0 ? text.slice(0, reading) + markdown + '\n' + text.slice(reading) : text.trimEnd() + '\n\n' + markdown;
-  }
-  writeFileSync(file, next);
-  return file;
-}
-
 async function main(): Promise<void> {
   for (const [name, v, min] of [
     ['BENCH_WINRM_HOSTS', HOSTS, 1],
@@ -914,7 +851,7 @@ async function main(): Promise<void> {
 
     const { markdown, ok } = report({ step, fetch: fetched, fan, machine: machineLine(pwsh, step.pywinrm), load, cli, startCpu: pwshStartCpu(pwsh), endpoints: endpoints.ports.length });
     console.log('\n' + markdown);
-    if (process.argv.includes('--write') || process.env.BENCH_WRITE) console.log(`updated ${writeSection(markdown)}`);
+    if (process.argv.includes('--write') || process.env.BENCH_WRITE) console.log(`updated ${writeSection('## Remote collection over WinRM', markdown)}`);
     if (fan.failure) {
       console.error(`\n*** NOT every host completed: ${fan.failure}`);
       process.exitCode = 1;
