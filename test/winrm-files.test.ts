@@ -1,6 +1,8 @@
 // Files through the WinRM PowerShell against the test endpoint (whose "target" is this machine):
-// a fetch in verified chunks with progress, a fetch broken halfway and resumed from the verified
-// prefix, a damaged partial file restarted, a push checked on both ends, a missing file.
+// a streamed fetch in verified blocks with progress, one broken halfway and resumed after the
+// verified blocks, a damaged block, a damaged partial file restarted, file bytes that mimic the
+// framing, the chunked fetch of a runner that cannot stream, a push checked on both ends, a
+// missing file.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
@@ -37,7 +39,7 @@ test.after(async () => {
   await server?.close();
 });
 
-test('fetch: 3 MB in 256 KiB chunks, each verified, progress reported, SHA-256 equal on both ends', async () => {
+test('fetch: 3 MB streamed in 256 KiB blocks, each verified, progress reported, SHA-256 equal on both ends', async () => {
   const data = randomBytes(3 * 1024 * 1024 + 12345);
   const remote = join(dir, 'évidence dump.bin');
   writeFileSync(remote, data);
@@ -49,31 +51,55 @@ test('fetch: 3 MB in 256 KiB chunks, each verified, progress reported, SHA-256 e
   assert.is(r.resumedFrom, 0);
   assert.ok(readFileSync(local).equals(data));
   assert.not.ok(existsSync(`${local}.part`));
-  assert.is(progress.length, 14, '0, then 13 chunks');
+  assert.is(progress.length, 14, 'none done when the size arrives, then 13 blocks');
+  assert.is(progress[0], 0);
   assert.is(progress.at(-1), data.length);
   console.log(`      fetch throughput over WinRM (loopback): ${(r.bytesPerSecond / 1e6).toFixed(1)} MB/s`);
 });
 
-test('a fetch broken halfway resumes after the verified prefix; a damaged .part starts over', async () => {
+/** `ps` with its stream's bytes passed through `edit` on the way to the reader (a link that drops, a damaged byte). */
+function tampered(edit: (data: Buffer, seen: number) => Buffer | undefined, after?: () => void): LineRunner {
+  return {
+    call: (line) => ps.call(line),
+    async stream(line, sink) {
+      let seen = 0;
+      let rest: Buffer | undefined;
+      const reply = await ps.stream(line, {
+        take(data, marker) {
+          const edited = edit(data, seen);
+          seen += data.length;
+          if (edited && !rest) rest = sink.take(edited, marker);
+          // The real stream goes on to its end marker whatever reached the reader.
+          return data.toString('latin1').includes(marker) ? Buffer.alloc(0) : undefined;
+        },
+      });
+      after?.();
+      return reply;
+    },
+  };
+}
+
+test('a streamed fetch broken halfway keeps only verified blocks and resumes after them; a damaged .part starts over', async () => {
   const data = randomBytes(2 * 1024 * 1024);
   const remote = join(dir, 'big.bin');
   writeFileSync(remote, data);
   const local = join(dir, 'big-local.bin');
   const chunk = 128 * 1024;
-  // The transfer "breaks" (the responder's link drops) after 6 chunks.
-  const breaking: LineRunner = {
-    calls: 0,
-    async call(line: string) {
-      if (line.includes('MAGPIE-CHUNK') && ++(this as { calls: number }).calls > 6) throw new Error('link down');
-      return ps.call(line);
+  // The link drops in the middle of the seventh block (each block has a short header line before it).
+  const cut = Math.floor(6.5 * chunk);
+  const breaking = tampered(
+    (d, seen) => (seen >= cut ? undefined : d.subarray(0, cut - seen)),
+    () => {
+      throw new Error('link down');
     },
-  } as LineRunner & { calls: number };
+  );
   const broken = await fetchFile(breaking, remote, local, { chunkSize: chunk }).then(
     () => undefined,
     (e: Error) => e,
   );
   assert.match(broken?.message ?? '', /link down/);
-  assert.is(readFileSync(`${local}.part`).length, 6 * chunk);
+  assert.is(readFileSync(`${local}.part`).length, 6 * chunk, 'the half block is not kept');
+  assert.ok(readFileSync(`${local}.part`).equals(data.subarray(0, 6 * chunk)));
 
   const resumed = await fetchFile(ps, remote, local, { chunkSize: chunk });
   assert.is(resumed.resumedFrom, 6 * chunk);
@@ -87,6 +113,58 @@ test('a fetch broken halfway resumes after the verified prefix; a damaged .part 
   const again = await fetchFile(ps, remote, local, { chunkSize: chunk });
   assert.is(again.resumedFrom, 0);
   assert.ok(readFileSync(local).equals(data));
+});
+
+test('a block damaged on the way fails the fetch naming its offset; the blocks before it stay for a resume', async () => {
+  const data = randomBytes(1024 * 1024);
+  const remote = join(dir, 'damaged.bin');
+  writeFileSync(remote, data);
+  const local = join(dir, 'damaged-local.bin');
+  const chunk = 128 * 1024;
+  const at = Math.floor(3.5 * chunk); // inside the fourth block's bytes
+  const flipping = tampered((d, seen) => {
+    if (at < seen || at >= seen + d.length) return d;
+    const copy = Buffer.from(d);
+    copy[at - seen] ^= 0x01;
+    return copy;
+  });
+  const e = await fetchFile(flipping, remote, local, { chunkSize: chunk }).then(() => undefined, (x: Error) => x);
+  assert.instance(e, FileTransferError);
+  assert.match(e!.message, new RegExp(`block at byte ${3 * chunk} arrived damaged`));
+  assert.is(readFileSync(`${local}.part`).length, 3 * chunk);
+  assert.not.ok(existsSync(local));
+  const resumed = await fetchFile(ps, remote, local, { chunkSize: chunk });
+  assert.is(resumed.resumedFrom, 3 * chunk);
+  assert.ok(readFileSync(local).equals(data));
+  assert.ok(ps.alive, 'the stream was read to its end: the PowerShell is still in step');
+  assert.match((await ps.call("'still here'")).stdout, /still here/);
+});
+
+test('file bytes that look like the framing (header lines, keypad sequences, CRs) come out exact; an empty file too', async () => {
+  const lines = ['MAGPIE-SIZE:1', 'MAGPIE-BLOCK:0:5:' + 'A'.repeat(64), 'MAGPIE-SHA256:' + 'B'.repeat(64) + ':9', '\u001b[?1h', 'MAGPIE-END-000000000000-1\r'];
+  const data = Buffer.concat([Buffer.from(lines.join('\n').repeat(3000)), randomBytes(300 * 1024)]);
+  const remote = join(dir, 'framing.txt');
+  writeFileSync(remote, data);
+  const local = join(dir, 'framing-local.txt');
+  const r = await fetchFile(ps, remote, local, { chunkSize: 64 * 1024 });
+  assert.is(r.sha256, sha(data));
+  assert.ok(readFileSync(local).equals(data));
+  writeFileSync(join(dir, 'zero'), '');
+  const z = await fetchFile(ps, join(dir, 'zero'), join(dir, 'zero-local'));
+  assert.is(z.size, 0);
+  assert.is(readFileSync(join(dir, 'zero-local')).length, 0);
+});
+
+test('a runner without streaming fetches chunk by chunk, a request each', async () => {
+  const data = randomBytes(600 * 1024);
+  const remote = join(dir, 'chunked.bin');
+  writeFileSync(remote, data);
+  let calls = 0;
+  const plain: LineRunner = { call: (line) => (calls++, ps.call(line)) };
+  const r = await fetchFile(plain, remote, join(dir, 'chunked-local.bin'), { chunkSize: 128 * 1024 });
+  assert.is(r.sha256, sha(data));
+  assert.ok(readFileSync(join(dir, 'chunked-local.bin')).equals(data));
+  assert.is(calls, 1 + 5, 'the whole hash, then 5 chunks');
 });
 
 test('push: chunks checked on the target, then the whole file; an empty file too', async () => {

@@ -99,6 +99,8 @@ interface Conn {
 interface Command {
   proc: ChildProcess;
   out: { name: 'stdout' | 'stderr'; data: Buffer }[];
+  /** Bytes in `out`: past a limit the command's output pipes are paused until a Receive drains them. */
+  buffered: number;
   exitCode?: number;
   closed: boolean;
   wake: Set<() => void>;
@@ -127,6 +129,8 @@ function splitCommandLine(s: string): string[] {
   for (let m = re.exec(s); m; m = re.exec(s)) out.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : m[2]);
   return out;
 }
+
+const OUTPUT_BUFFER = 4 * 1024 * 1024;
 
 export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmServer> {
   const conns = new WeakMap<Socket, Conn>();
@@ -203,13 +207,21 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
         if (!words.length) throw new Fault(400, 'Sender', 'SchemaValidationError', WSMAN_CODE.SCHEMA_VALIDATION_ERROR, 'No command.');
         const exe = /^powershell(\.exe)?$/i.test(words[0]) ? opts.pwsh : words[0];
         const proc = spawn(exe, words.slice(1), { stdio: 'pipe', detached: true });
-        const cmd: Command = { proc, out: [], closed: false, wake: new Set() };
+        const cmd: Command = { proc, out: [], buffered: 0, closed: false, wake: new Set() };
         const wake = () => {
           for (const w of cmd.wake) w();
           cmd.wake.clear();
         };
-        proc.stdout!.on('data', (d: Buffer) => (cmd.out.push({ name: 'stdout', data: d }), wake()));
-        proc.stderr!.on('data', (d: Buffer) => (cmd.out.push({ name: 'stderr', data: d }), wake()));
+        // As WinRS, which holds a bounded amount of a command's output: a command that writes faster
+        // than the client receives waits on its pipe, and the service's memory stays bounded.
+        const output = (name: 'stdout' | 'stderr') => (d: Buffer) => {
+          cmd.out.push({ name, data: d });
+          cmd.buffered += d.length;
+          if (cmd.buffered > OUTPUT_BUFFER) (proc.stdout!.pause(), proc.stderr!.pause());
+          wake();
+        };
+        proc.stdout!.on('data', output('stdout'));
+        proc.stderr!.on('data', output('stderr'));
         proc.stdin!.on('error', () => {});
         proc.on('error', (e) => {
           cmd.out.push({ name: 'stderr', data: Buffer.from(`'${words[0]}' is not recognized as an internal or external command (${e.message})\r\n`) });
@@ -262,8 +274,10 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
           if (take.length === first.data.length) cmd.out.shift();
           else first.data = first.data.subarray(take.length);
           budget -= take.length;
+          cmd.buffered -= take.length;
           streams += `<rsp:Stream Name="${first.name}" CommandId="${id}">${take.toString('base64')}</rsp:Stream>`;
         }
+        if (cmd.buffered <= OUTPUT_BUFFER / 2) (cmd.proc.stdout!.resume(), cmd.proc.stderr!.resume());
         const done = cmd.closed && !cmd.out.length;
         if (done) streams += `<rsp:Stream Name="stdout" CommandId="${id}" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="${id}" End="true"></rsp:Stream>`;
         const state = done

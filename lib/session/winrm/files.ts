@@ -1,14 +1,21 @@
-// Files through the Remote Shell's PowerShell (WinRM has no file channel): fetched in chunks that
-// the target prints as base64 with each chunk's SHA-256, streamed to a `.part` file and checked
-// chunk by chunk, the whole file's SHA-256 compared on both ends at the end; a broken transfer
-// resumes after the prefix both ends agree on. Pushed the same way in reverse. Memory stays at
-// about one chunk whatever the file's size. Lines stay PowerShell 5.1 compatible.
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, openSync, readSync, renameSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+// Files through the Remote Shell's PowerShell (WinRM has no file channel). A fetch is one request
+// whose output is the file itself: the target writes it to its raw stdout as binary blocks, each
+// behind a header line with its offset, length and SHA-256, then the whole file's SHA-256; the
+// responder writes each block to a `.part` file as it arrives, checks it, and compares the whole.
+// No request per chunk and no base64 of our own (the SOAP stream is base64 already), so the
+// target keeps reading while the responder writes. A broken transfer resumes after the prefix
+// both ends agree on. Runners without streaming (and pushes) go a chunk per request, as base64.
+// Memory stays at about one chunk whatever the file's size. Lines stay PowerShell 5.1 compatible.
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, ftruncateSync, openSync, readSync, renameSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+import { stripConsoleModes } from '../../text.ts';
+import type { StdoutSink } from './remote-powershell.ts';
 
 /** Sends one PowerShell line and returns what it printed (WinrmPowerShell fits). */
 export interface LineRunner {
   call(line: string): Promise<{ stdout: string; stderr: string }>;
+  /** Sends one line whose stdout goes, as bytes, to `sink` (a fetch streams through it when present). */
+  stream?(line: string, sink: StdoutSink): Promise<{ stdout: string; stderr: string }>;
 }
 
 export class FileTransferError extends Error {
@@ -86,12 +93,10 @@ export async function fetchFile(ps: LineRunner, remotePath: string, localFile: s
     const small = await fetchSmall(ps, remotePath, localFile, chunk, started);
     if (small) return small;
   }
-  const whole = await remoteHash(ps, remotePath);
   const part = `${localFile}.part`;
-
   let offset = 0;
   if (existsSync(part)) {
-    const have = Math.min(statSync(part).size, whole.size);
+    const have = statSync(part).size;
     const keep = have - (have % chunk);
     if (keep > 0 && (await remoteHash(ps, remotePath, keep)).sha256 === (await hashLocalPrefix(part, keep))) offset = keep;
     truncateSync(part, offset);
@@ -110,35 +115,192 @@ export async function fetchFile(ps: LineRunner, remotePath: string, localFile: s
   }
 
   const fd = openSync(part, offset ? 'r+' : 'w');
+  let there: { size: number; sha256: string };
   try {
-    o.onProgress?.(offset, whole.size);
-    while (offset < whole.size) {
-      const line =
-        `$ErrorActionPreference='Stop'; $f=[IO.File]::Open(${pathExpr(remotePath)},'Open','Read','ReadWrite'); try { [void]$f.Seek(${offset},'Begin'); ` +
-        `$b=New-Object byte[] ${Math.min(chunk, whole.size - offset)}; $n=0; while ($n -lt $b.Length) { $r=$f.Read($b,$n,$b.Length-$n); if ($r -le 0) { break }; $n+=$r }; ` +
-        `$h=[Security.Cryptography.SHA256]::Create().ComputeHash($b,0,$n); [Console]::Out.Write('MAGPIE-CHUNK:' + ${HEX} + ':' + [Convert]::ToBase64String($b,0,$n) + [Environment]::NewLine) } finally { $f.Dispose() }`;
-      const reply = await ps.call(line);
-      const m = /MAGPIE-CHUNK:([0-9A-F]{64}):([A-Za-z0-9+/=]*)/.exec(reply.stdout);
-      if (!m) fail(`reading ${remotePath} at byte ${offset} on the target failed`, reply);
-      const data = Buffer.from(m![2], 'base64');
-      if (createHash('sha256').update(data).digest('hex') !== m![1].toLowerCase()) throw new FileTransferError(`chunk at byte ${offset} of ${remotePath} arrived damaged`);
-      if (!data.length) throw new FileTransferError(`${remotePath} shrank on the target during the transfer (at byte ${offset} of ${whole.size})`);
-      writeSync(fd, data, 0, data.length, offset);
-      total.update(data);
-      offset += data.length;
-      o.onProgress?.(offset, whole.size);
-    }
+    there = ps.stream ? await streamBlocks(ps.stream.bind(ps), remotePath, fd, offset, chunk, total, o) : await fetchChunks(ps, remotePath, fd, offset, chunk, total, o);
   } finally {
     closeSync(fd);
   }
   const sha256 = total.digest('hex');
-  if (sha256 !== whole.sha256) {
+  if (sha256 !== there.sha256) {
     unlinkSync(part);
-    throw new FileTransferError(`${remotePath}: SHA-256 ${sha256} here is not the target's ${whole.sha256} (the file changed during the transfer?)`);
+    throw new FileTransferError(`${remotePath}: SHA-256 ${sha256} here is not the target's ${there.sha256} (the file changed during the transfer?)`);
   }
   renameSync(part, localFile);
   const seconds = (performance.now() - started) / 1000;
-  return { size: whole.size, sha256, resumedFrom, bytesPerSecond: (whole.size - resumedFrom) / Math.max(seconds, 1e-3) };
+  return { size: there.size, sha256, resumedFrom, bytesPerSecond: (there.size - resumedFrom) / Math.max(seconds, 1e-3) };
+}
+
+/** The streaming fetch: one request; returns the size and the whole file's SHA-256 the target read. */
+async function streamBlocks(
+  stream: NonNullable<LineRunner['stream']>,
+  remotePath: string,
+  fd: number,
+  offset: number,
+  chunk: number,
+  total: Hash,
+  o: TransferOptions,
+): Promise<{ size: number; sha256: string }> {
+  const reader = new BlockReader(fd, offset, total, o.onProgress);
+  let reply: { stdout: string; stderr: string };
+  try {
+    reply = await stream(streamLine(remotePath, offset, chunk), reader);
+  } finally {
+    // Only verified blocks stay: a resume starts after them.
+    ftruncateSync(fd, reader.verifiedEnd);
+  }
+  if (reader.error) throw reader.error;
+  if (reader.size === undefined || !reader.end) fail(`cannot read ${remotePath} on the target${offset ? ` from byte ${offset}` : ''}`, { stdout: reader.text, stderr: reply.stderr });
+  const { size, end } = reader;
+  if (end!.count < size!) throw new FileTransferError(`${remotePath} shrank on the target during the transfer (${end!.count} of ${size} bytes)`);
+  if (reader.verifiedEnd !== end!.count) throw new FileTransferError(`${remotePath}: ${reader.verifiedEnd} bytes arrived of the ${end!.count} the target sent`);
+  return { size: end!.count, sha256: end!.sha256 };
+}
+
+/** Chunk by chunk, a request each, as base64 (for runners that cannot stream). */
+async function fetchChunks(ps: LineRunner, remotePath: string, fd: number, offset: number, chunk: number, total: Hash, o: TransferOptions): Promise<{ size: number; sha256: string }> {
+  const whole = await remoteHash(ps, remotePath);
+  o.onProgress?.(offset, whole.size);
+  while (offset < whole.size) {
+    const line =
+      `$ErrorActionPreference='Stop'; $f=[IO.File]::Open(${pathExpr(remotePath)},'Open','Read','ReadWrite'); try { [void]$f.Seek(${offset},'Begin'); ` +
+      `$b=New-Object byte[] ${Math.min(chunk, whole.size - offset)}; $n=0; while ($n -lt $b.Length) { $r=$f.Read($b,$n,$b.Length-$n); if ($r -le 0) { break }; $n+=$r }; ` +
+      `$h=[Security.Cryptography.SHA256]::Create().ComputeHash($b,0,$n); [Console]::Out.Write('MAGPIE-CHUNK:' + ${HEX} + ':' + [Convert]::ToBase64String($b,0,$n) + [Environment]::NewLine) } finally { $f.Dispose() }`;
+    const reply = await ps.call(line);
+    const m = /MAGPIE-CHUNK:([0-9A-F]{64}):([A-Za-z0-9+/=]*)/.exec(reply.stdout);
+    if (!m) fail(`reading ${remotePath} at byte ${offset} on the target failed`, reply);
+    const data = Buffer.from(m![2], 'base64');
+    if (createHash('sha256').update(data).digest('hex') !== m![1].toLowerCase()) throw new FileTransferError(`chunk at byte ${offset} of ${remotePath} arrived damaged`);
+    if (!data.length) throw new FileTransferError(`${remotePath} shrank on the target during the transfer (at byte ${offset} of ${whole.size})`);
+    writeSync(fd, data, 0, data.length, offset);
+    total.update(data);
+    offset += data.length;
+    o.onProgress?.(offset, whole.size);
+  }
+  return whole;
+}
+
+/**
+ * The target's side of a streaming fetch: the prefix already here is hashed without being sent;
+ * then the file, as it was long when opened, goes out as `MAGPIE-BLOCK:offset:length:SHA256`
+ * lines each followed by that many raw bytes on the standard output stream (not through
+ * [Console]::Out, which would encode them as text); then `MAGPIE-SHA256:hash:bytes` for the whole.
+ */
+function streamLine(remotePath: string, offset: number, chunk: number): string {
+  const emit = (expr: string) => `$l=[Text.Encoding]::ASCII.GetBytes(${expr} + [char]10); $o.Write($l,0,$l.Length)`;
+  return (
+    `$ErrorActionPreference='Stop'; $f=[IO.File]::Open(${pathExpr(remotePath)},'Open','Read','ReadWrite'); try { ` +
+    `$o=[Console]::OpenStandardOutput(); $n=$f.Length; $w=[Security.Cryptography.SHA256]::Create(); $c=[Security.Cryptography.SHA256]::Create(); $b=New-Object byte[] ${chunk}; $at=0; ` +
+    `while ($at -lt ${offset}) { $r=$f.Read($b,0,[int][Math]::Min($b.Length,${offset}-$at)); if ($r -le 0) { break }; [void]$w.TransformBlock($b,0,$r,$null,0); $at+=$r }; ` +
+    `${emit(`'MAGPIE-SIZE:' + $n`)}; ` +
+    `while ($at -lt $n) { $k=0; $want=[int][Math]::Min($b.Length,$n-$at); while ($k -lt $want) { $r=$f.Read($b,$k,$want-$k); if ($r -le 0) { break }; $k+=$r }; if ($k -eq 0) { break }; ` +
+    `[void]$w.TransformBlock($b,0,$k,$null,0); $h=$c.ComputeHash($b,0,$k); ${emit(`'MAGPIE-BLOCK:' + $at + ':' + $k + ':' + ${HEX}`)}; $o.Write($b,0,$k); $at+=$k }; ` +
+    `[void]$w.TransformFinalBlock($b,0,0); $h=$w.Hash; ${emit(`'MAGPIE-SHA256:' + ${HEX} + ':' + $at`)}; $o.Flush() } finally { $f.Dispose() }`
+  );
+}
+
+const MAX_LINE = 64 * 1024;
+const MAX_TEXT = 16 * 1024;
+
+/**
+ * Reads a streaming fetch's stdout: header lines and the blocks behind them, each written at its
+ * offset as it arrives and checked against its SHA-256 when complete. The end marker counts only
+ * between blocks, so file bytes that happen to contain it cannot end the reply early. pwsh's
+ * keypad-mode sequences, printed around each command, can prefix a line: they are dropped.
+ */
+export class BlockReader implements StdoutSink {
+  size?: number;
+  end?: { sha256: string; count: number };
+  error?: FileTransferError;
+  /** Up to here the file holds only blocks that arrived whole and verified. */
+  verifiedEnd: number;
+  private line: Buffer[] = [];
+  private lineLength = 0;
+  private block?: { offset: number; length: number; sha256: string; hash: Hash; left: number };
+  private next: number;
+  private stray: string[] = [];
+  private strayLength = 0;
+
+  constructor(
+    private readonly fd: number,
+    offset: number,
+    private readonly total: Hash,
+    private readonly onProgress?: (done: number, total: number) => void,
+  ) {
+    this.verifiedEnd = offset;
+    this.next = offset;
+  }
+
+  /** Output that was not part of the framing (what the target said instead). */
+  get text(): string {
+    return this.stray.join('\n');
+  }
+
+  take(data: Buffer, marker: string): Buffer | undefined {
+    let at = 0;
+    while (at < data.length) {
+      const b = this.block;
+      if (b) {
+        const n = Math.min(b.left, data.length - at);
+        const piece = data.subarray(at, at + n);
+        if (!this.error) {
+          writeSync(this.fd, piece, 0, n, b.offset + b.length - b.left);
+          b.hash.update(piece);
+          this.total.update(piece);
+        }
+        b.left -= n;
+        at += n;
+        if (b.left === 0) this.finishBlock(b);
+        continue;
+      }
+      const nl = data.indexOf(0x0a, at);
+      const piece = data.subarray(at, nl === -1 ? data.length : nl);
+      if (this.lineLength + piece.length <= MAX_LINE) {
+        this.line.push(piece);
+        this.lineLength += piece.length;
+      }
+      if (nl === -1) return undefined;
+      at = nl + 1;
+      const line = stripConsoleModes(Buffer.concat(this.line).toString('latin1')).replace(/\r$/, '');
+      this.line = [];
+      this.lineLength = 0;
+      if (line === marker) return data.subarray(at);
+      this.header(line);
+    }
+    return undefined;
+  }
+
+  private header(line: string): void {
+    let m: RegExpExecArray | null;
+    if ((m = /^MAGPIE-BLOCK:(\d+):(\d+):([0-9A-F]{64})$/.exec(line))) {
+      const offset = Number(m[1]);
+      const length = Number(m[2]);
+      if (offset !== this.next) this.error ??= new FileTransferError(`a block for byte ${offset} arrived where byte ${this.next} was due`);
+      this.next = offset + length;
+      this.block = { offset, length, sha256: m[3].toLowerCase(), hash: createHash('sha256'), left: length };
+      if (length === 0) this.finishBlock(this.block);
+    } else if ((m = /^MAGPIE-SIZE:(\d+)$/.exec(line))) {
+      this.size = Number(m[1]);
+      this.onProgress?.(this.verifiedEnd, this.size);
+    } else if ((m = /^MAGPIE-SHA256:([0-9A-F]{64}):(\d+)$/.exec(line))) {
+      this.end = { sha256: m[1].toLowerCase(), count: Number(m[2]) };
+    } else if (this.strayLength < MAX_TEXT) {
+      this.stray.push(line);
+      this.strayLength += line.length;
+    }
+  }
+
+  private finishBlock(b: NonNullable<BlockReader['block']>): void {
+    this.block = undefined;
+    if (this.error) return;
+    const got = b.hash.digest('hex');
+    if (got !== b.sha256) {
+      this.error = new FileTransferError(`the block at byte ${b.offset} arrived damaged (SHA-256 ${got}, the target sent ${b.sha256})`);
+      return;
+    }
+    this.verifiedEnd = b.offset + b.length;
+    this.onProgress?.(this.verifiedEnd, this.size ?? this.verifiedEnd);
+  }
 }
 
 /**

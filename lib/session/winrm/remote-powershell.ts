@@ -13,6 +13,16 @@ export interface PowerShellReply {
   stderr: string;
 }
 
+/**
+ * Takes a reply's stdout bytes as they arrive instead of buffering them (a file streamed as
+ * binary blocks): returns the bytes that followed the end-marker line once it has read that line
+ * at a boundary of its own framing, else undefined. It must not throw: a bad block is remembered
+ * and reported after the reply, so the framing stays in step.
+ */
+export interface StdoutSink {
+  take(data: Buffer, marker: string): Buffer | undefined;
+}
+
 /** The remote PowerShell ended (or its output could no longer be received) before answering. */
 export class PowerShellEndedError extends Error {
   constructor(
@@ -30,7 +40,7 @@ export class WinrmPowerShell {
   private readonly out = new ReplyCapture();
   private readonly err = new ReplyCapture();
   private readonly markers = new EndMarkers();
-  private pending?: { marker: string; plain: boolean; resolve: (r: PowerShellReply) => void; reject: (e: Error) => void };
+  private pending?: { marker: string; plain: boolean; sink?: StdoutSink; sinkDone?: boolean; resolve: (r: PowerShellReply) => void; reject: (e: Error) => void };
   private ended?: PowerShellEndedError;
   private readonly stopReceiving = new AbortController();
   /** Resolves when the PowerShell has ended (or its output stopped coming). */
@@ -44,7 +54,14 @@ export class WinrmPowerShell {
   ) {
     this.done = receiver
       .receive(commandId, (c) => {
-        (c.name === 'stderr' ? this.err : this.out).append(c.data);
+        const p = this.pending;
+        if (c.name === 'stdout' && p?.sink && !p.sinkDone) {
+          const rest = p.sink.take(c.data, p.marker);
+          if (rest) {
+            p.sinkDone = true;
+            if (rest.length) this.out.append(rest);
+          }
+        } else (c.name === 'stderr' ? this.err : this.out).append(c.data);
         this.check();
       }, this.stopReceiving.signal)
       .then(
@@ -76,26 +93,27 @@ export class WinrmPowerShell {
   private check(): void {
     const p = this.pending;
     if (!p) return;
-    const o = this.out.find(p.marker);
+    const o = p.sink ? (p.sinkDone ? 0 : -1) : this.out.find(p.marker);
     if (o === -1) return;
     const e = p.plain ? -1 : this.err.find(p.marker);
     if (e === -1 && !p.plain) return;
     this.pending = undefined;
     const stderr = p.plain ? '' : stripConsoleModes(this.err.take(e, p.marker));
-    p.resolve({ stdout: stripConsoleModes(this.out.take(o, p.marker)), stderr });
+    p.resolve({ stdout: p.sink ? '' : stripConsoleModes(this.out.take(o, p.marker)), stderr });
   }
 
   /**
    * Sends one line (no CR/LF inside) and resolves with what it printed. No deadline here: callers
    * race theirs and stop() on expiry. `plain`: the marker is a bare expression on stdout only, which
-   * Constrained Language Mode still runs (the hello); stderr is then not framed.
+   * Constrained Language Mode still runs (the hello); stderr is then not framed. `sink`: stdout
+   * goes to it as bytes (the reply's stdout is then empty).
    */
-  async call(line: string, plain = false): Promise<PowerShellReply> {
+  async call(line: string, plain = false, sink?: StdoutSink): Promise<PowerShellReply> {
     if (/[\r\n]/.test(line)) throw new Error('WinrmPowerShell.call takes a single line');
     if (this.ended) throw this.ended;
     if (this.pending) throw new Error('WinrmPowerShell.call while another call runs');
     const { marker, print } = this.markers.next();
-    const reply = new Promise<PowerShellReply>((resolve, reject) => (this.pending = { marker, plain, resolve, reject }));
+    const reply = new Promise<PowerShellReply>((resolve, reject) => (this.pending = { marker, plain, sink, resolve, reject }));
     const framing = plain ? print : `[Console]::Out.WriteLine(${print}); [Console]::Error.WriteLine(${print})`;
     try {
       await this.control.sendStdin(this.commandId, Buffer.from(`${line}\r\n${framing}\r\n`, 'utf8'), false);
@@ -105,6 +123,11 @@ export class WinrmPowerShell {
     }
     this.check();
     return reply;
+  }
+
+  /** One line whose stdout goes to `sink` as bytes (LineRunner's streaming fetch). */
+  stream(line: string, sink: StdoutSink): Promise<PowerShellReply> {
+    return this.call(line, false, sink);
   }
 
   /** Ends the PowerShell: stdin closed and the terminate signal (the target stops its process tree). */

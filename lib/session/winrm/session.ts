@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { invocationLine, parseSummary, RECORD_DEPTH, type InvocationContext, type StepSummary } from '../../script.ts';
 import { safeLine } from '../../text.ts';
-import { withDeadline } from '../deadline.ts';
+import { idleTimer, withDeadline } from '../deadline.ts';
 import { boundHostOutput } from '../host-output.ts';
 import { hashLine, helloProblem, HELLO_LINE, parseHashes, parseHello, SHELL_SETUP } from '../powershell-lines.ts';
 import { probeTarget } from '../probe.ts';
@@ -17,7 +17,7 @@ import { untilStopped } from '../until-stopped.ts';
 import { WinrmError, WinrmShellError, WinrmTimeoutError } from './errors.ts';
 import { fetchFile, pushFile, type LineRunner } from './files.ts';
 import { WinrmHttp, type WinrmHttpOptions } from './http.ts';
-import { PowerShellEndedError, WinrmPowerShell, type PowerShellReply } from './remote-powershell.ts';
+import { PowerShellEndedError, WinrmPowerShell, type PowerShellReply, type StdoutSink } from './remote-powershell.ts';
 import { WinrmShell } from './shell.ts';
 import { POWERSHELL_ARGS, POWERSHELL_COMMAND } from './soap.ts';
 
@@ -85,7 +85,7 @@ export class WinrmSession implements Session {
   private readonly ms: number;
   private readonly exe: string;
   private lost?: string;
-  private readonly lines: LineRunner = { call: (line) => this.call(line, 'a file transfer') };
+  private readonly lines: LineRunner = { call: (line) => this.call(line, 'a file transfer'), stream: (line, sink) => this.stream(line, sink, 'a file transfer') };
 
   private constructor(private readonly opts: WinrmSessionOptions) {
     this.ms = opts.commandTimeoutMs ?? 60_000;
@@ -166,6 +166,28 @@ export class WinrmSession implements Session {
     } catch (e) {
       this.note(e);
       throw e;
+    }
+  }
+
+  /**
+   * A line whose output streams into `sink` (a fetch of any size): no deadline for the whole, but
+   * the target must keep sending: `this.ms` without a byte stops it as a call's deadline would.
+   */
+  private async stream(line: string, sink: StdoutSink, what: string): Promise<PowerShellReply> {
+    const ps = await this.ensurePs();
+    let expire!: (e: Error) => void;
+    const expired = new Promise<never>((_, reject) => (expire = reject));
+    const idle = idleTimer(this.ms, () => {
+      void this.stopPs(ps);
+      expire(this.timeoutError(what));
+    });
+    try {
+      return await Promise.race([ps.stream(line, { take: (data, marker) => (idle.touch(), sink.take(data, marker)) }), expired]);
+    } catch (e) {
+      this.note(e);
+      throw e;
+    } finally {
+      idle.stop();
     }
   }
 
