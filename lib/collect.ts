@@ -26,7 +26,7 @@ export interface RemoteOptions {
   winrm?: {
     /** Every winrm target over HTTPS (5986), not only winrms:// ones. */
     https?: boolean;
-    auth?: 'ntlm' | 'basic';
+    auth?: 'ntlm' | 'basic' | 'kerberos';
     /** PEM: CA certificates trusted besides the system's (--winrm-ca). */
     ca?: string;
     /** --winrm-cert-sha256: exactly this server certificate. */
@@ -103,14 +103,16 @@ export async function openSession(target: Target, opts: CollectOptions): Promise
       const w = r.winrm ?? {};
       const password = r.credentials?.passwordFor(target);
       const fail = (m: string) => Object.assign(new Error(m), { code: 'auth-failed' });
-      if (!target.user) throw fail(`no account for ${target.name}: name it in the target (user@host, DOMAIN\\user@host) or the targets file's user column`);
-      if (password === undefined) throw fail(`no password for ${target.name}: give one with --ask-password, --password-env or --credential-file (WinRM takes no SSH keys)`);
+      const kerberos = w.auth === 'kerberos';
+      if (!target.user && !kerberos) throw fail(`no account for ${target.name}: name it in the target (user@host, DOMAIN\\user@host) or the targets file's user column`);
+      // Kerberos without a password uses the responder's ticket (kinit), whose principal says who.
+      if (password === undefined && !kerberos) throw fail(`no password for ${target.name}: give one with --ask-password, --password-env or --credential-file (WinRM takes no SSH keys)`);
       return WinrmSession.open({
         host: target.host,
         port: target.port,
         scheme: target.https || w.https ? 'https' : 'http',
         auth: w.auth,
-        credentials: { user: target.user, password },
+        credentials: { user: target.user ?? '', password: password ?? '' },
         ca: w.ca,
         pinSha256: w.certSha256,
         maxEnvelopeSize: w.maxEnvelopeSize,

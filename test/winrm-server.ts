@@ -11,7 +11,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { decryptMessage, encryptedContentType, encryptMessage, isEncrypted } from '../lib/session/winrm/encryption.ts';
+import { decryptMessage, encryptedContentType, encryptMessage, isEncrypted, type MessageSealer } from '../lib/session/winrm/encryption.ts';
+import { GssContext } from '../lib/session/winrm/gssapi.ts';
 import { acceptAuthenticate, AvId, challengeMessage, channelBindingsHash, CLIENT_FLAGS, fileTimeNow, NegotiateFlags, type NtlmSecurity, parseNegotiate } from '../lib/session/winrm/ntlm.ts';
 import { tlsServerEndPoint } from '../lib/session/winrm/tls.ts';
 import { ACTION, COMMAND_STATE, escapeXml, NS, SIGNAL, WSMAN_CODE } from '../lib/session/winrm/soap.ts';
@@ -19,13 +20,13 @@ import { child, childrenNamed, parseXml, path, type XmlElement } from '../lib/xm
 
 export const PYTHON = '/usr/bin/python3';
 
-/** Debian's python3-winrm (pywinrm, requests-ntlm), installed when missing: the independent client, and its recorded Windows traffic. */
+/** Debian's python3-winrm (pywinrm, requests-ntlm, requests-kerberos), installed when missing: the independent client, and its recorded Windows traffic. */
 export function pywinrmOrFail(): void {
-  const probe = () => spawnSync(PYTHON, ['-c', 'import winrm, requests_ntlm, cryptography'], { encoding: 'utf8' });
+  const probe = () => spawnSync(PYTHON, ['-c', 'import winrm, requests_ntlm, requests_kerberos, kerberos, cryptography'], { encoding: 'utf8' });
   if (probe().status === 0) return;
-  const r = spawnSync('apt-get', ['install', '-y', 'python3-winrm'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync('apt-get', ['install', '-y', 'python3-winrm', 'python3-requests-kerberos'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (probe().status !== 0) {
-    throw new Error(`These tests need Debian's python3-winrm: run \`apt-get install -y python3-winrm\` (as root). apt-get said: ${(r.stderr || r.stdout || String(r.error)).trim().slice(-400)}`);
+    throw new Error(`These tests need Debian's python3-winrm and python3-requests-kerberos: run \`apt-get install -y python3-winrm python3-requests-kerberos\` (as root). apt-get said: ${(r.stderr || r.stdout || String(r.error)).trim().slice(-400)}`);
   }
 }
 
@@ -41,6 +42,8 @@ export interface WinrmServerOptions {
   tls?: { key: string; cert: string };
   /** HTTPS only: accept Basic authentication too. */
   basic?: boolean;
+  /** Kerberos through Negotiate too, with the service keys of KRB5_KTNAME's keytab (test/kdc.ts). */
+  kerberos?: boolean;
   /** HTTPS: Extended Protection "Strict": NTLM must carry the channel binding of this certificate. */
   requireChannelBinding?: boolean;
 }
@@ -77,6 +80,8 @@ export interface WinrmServerStats {
   basicAccepted: number;
   /** HTTPS: SOAP messages that came plain inside TLS. */
   tlsPlainRequests: number;
+  /** Kerberos: the client principals accepted, in order. */
+  kerberosAccepted: string[];
 }
 
 export interface WinrmServer {
@@ -93,7 +98,7 @@ export interface WinrmServer {
 interface Conn {
   negotiate?: Buffer;
   challenge?: Buffer;
-  security?: NtlmSecurity;
+  security?: MessageSealer;
 }
 
 interface Command {
@@ -135,7 +140,7 @@ const OUTPUT_BUFFER = 4 * 1024 * 1024;
 export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmServer> {
   const conns = new WeakMap<Socket, Conn>();
   const shells = new Map<string, Shell>();
-  const stats: WinrmServerStats = { handshakes: 0, authFailures: 0, encryptedRequests: 0, plainRefused: 0, actions: [], micSeen: 0, cbtMatched: 0, cbtRejected: 0, basicAccepted: 0, tlsPlainRequests: 0 };
+  const stats: WinrmServerStats = { handshakes: 0, authFailures: 0, encryptedRequests: 0, plainRefused: 0, actions: [], micSeen: 0, cbtMatched: 0, cbtRejected: 0, basicAccepted: 0, tlsPlainRequests: 0, kerberosAccepted: [] };
   const expectedCbt = opts.tls ? channelBindingsHash(tlsServerEndPoint(new X509Certificate(opts.tls.cert).raw)) : undefined;
   const maxPollMs = opts.maxPollMs ?? 20000;
   const maxEnvelope = opts.maxEnvelopeSize ?? 512000;
@@ -363,7 +368,29 @@ export async function startWinrmServer(opts: WinrmServerOptions): Promise<WinrmS
         conn.security = undefined;
         return reply(401, { 'WWW-Authenticate': `${auth[1]} ${conn.challenge.toString('base64')}` });
       }
-      if (type === 3 && conn.negotiate && conn.challenge) {
+      if (type === 0 && opts.kerberos && token[0] === 0x60) {
+        // SPNEGO with a Kerberos AP-REQ: one round, answered with the AP-REP (mutual authentication).
+        stats.handshakes++;
+        const ctx = new GssContext('acceptor');
+        let answer: Buffer;
+        try {
+          answer = ctx.step(token);
+        } catch {
+          ctx.dispose();
+          stats.authFailures++;
+          return unauthorized();
+        }
+        const user = ctx.peer?.replace(/@.*$/, '') ?? '';
+        if (!ctx.complete || opts.users[user] === undefined) {
+          ctx.dispose();
+          stats.authFailures++;
+          return unauthorized();
+        }
+        stats.kerberosAccepted.push(ctx.peer!);
+        conn.security = ctx;
+        // On this reply, whether or not the request carried a message (requests-kerberos sends one).
+        res.setHeader('WWW-Authenticate', `Negotiate ${answer.toString('base64')}`);
+      } else if (type === 3 && conn.negotiate && conn.challenge) {
         stats.handshakes++;
         const accepted = acceptAuthenticate(conn.negotiate, conn.challenge, token, (user) => opts.users[user]);
         conn.negotiate = conn.challenge = undefined;

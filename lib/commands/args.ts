@@ -13,7 +13,7 @@ Usage:
                       [--resume] [--connect-retries N] [--sign PRIVATE_KEY]
                       SSH: [--identity KEY]... [--known-hosts FILE] [--accept-new-host-key]
                            [--remote-shell EXE]
-                      WinRM: [--winrm-https] [--winrm-auth ntlm|basic] [--winrm-ca PEM]
+                      WinRM: [--winrm-https] [--winrm-auth ntlm|kerberos|basic] [--winrm-ca PEM]
                            [--winrm-cert-sha256 HEX] [--winrm-max-envelope-kb N] [--remote-shell EXE]
                       passwords: [--ask-password | --password-env NAME | --credential-file FILE]
                       (targets: host, host:port, user@host:port, ssh://user@host:port,

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { custodyActor } from '../identity.ts';
 import { loadCatalog } from '../catalog.ts';
 import { collect, type HostResult, type RemoteOptions } from '../collect.ts';
+import { gssAvailable } from '../session/winrm/gssapi.ts';
 import { normalizePin } from '../session/winrm/tls.ts';
 import { Credentials, terminalPrompt } from '../credentials.ts';
 import { InputError } from '../errors.ts';
@@ -37,7 +38,14 @@ function wholeNumber(name: string, text: string, min: number): number {
 /** The --winrm-* options, checked before anything runs. */
 function winrmOptions(values: Record<string, unknown>): NonNullable<RemoteOptions['winrm']> {
   const auth = values['winrm-auth'] as string;
-  if (auth !== 'ntlm' && auth !== 'basic') throw new InputError(`--winrm-auth must be ntlm or basic, not "${safeLine(auth, 20)}"`);
+  if (auth !== 'ntlm' && auth !== 'basic' && auth !== 'kerberos') throw new InputError(`--winrm-auth must be ntlm, kerberos or basic, not "${safeLine(auth, 20)}"`);
+  if (auth === 'kerberos') {
+    try {
+      gssAvailable();
+    } catch (e) {
+      throw new InputError(`--winrm-auth kerberos: ${(e as Error).message}`);
+    }
+  }
   if (auth === 'basic' && !values['winrm-https']) throw new InputError('--winrm-auth basic sends the password readable by anyone on the path unless over HTTPS: add --winrm-https (port 5986)');
   let ca: string | undefined;
   if (values['winrm-ca']) {

@@ -3,14 +3,15 @@
 // connection), then every SOAP body sealed and every reply unsealed; over HTTPS (5986) NTLM with
 // channel binding (tls-server-end-point, for Extended Protection) or Basic, the server
 // certificate checked against the trusted roots (+ --winrm-ca) or pinned by SHA-256 before a
-// single byte of a request is sent. SOAP faults come back as values (a Receive's TimedOut is
+// single byte of a request is sent. Kerberos (Negotiate, through the system's GSS-API) seals
+// messages the same way, with the responder's ticket or one asked for with the password. SOAP faults come back as values (a Receive's TimedOut is
 // normal); everything else that goes wrong is a WinrmError naming the host. Basic is never sent
 // over plain HTTP, and nothing falls back to an unencrypted channel on its own.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { decryptMessage, encryptedContentType, encryptMessage, isEncrypted } from './encryption.ts';
+import { decryptMessage, encryptedContentType, encryptMessage, isEncrypted, type MessageSealer } from './encryption.ts';
 import {
   WinrmAuthError,
   WinrmDroppedError,
@@ -21,12 +22,13 @@ import {
   WinrmTlsError,
   WinrmUnreachableError,
 } from './errors.ts';
-import { channelBindingsHash, NtlmClient, NtlmError, type NtlmCredentials, type NtlmSecurity } from './ntlm.ts';
+import { GssContext, GssError, GssUnavailableError } from './gssapi.ts';
+import { channelBindingsHash, NtlmClient, NtlmError, type NtlmCredentials } from './ntlm.ts';
 import { parseResponse, type WsmanRequest, type WsmanResponse } from './soap.ts';
 import { certificateSha256, normalizePin, tlsServerEndPoint } from './tls.ts';
 
 export type WinrmScheme = 'http' | 'https';
-export type WinrmAuthMethod = 'ntlm' | 'basic';
+export type WinrmAuthMethod = 'ntlm' | 'basic' | 'kerberos';
 
 export interface WinrmHttpOptions {
   host: string;
@@ -38,7 +40,7 @@ export interface WinrmHttpOptions {
   requestTimeoutMs?: number;
   /** Default http (port 5985); https defaults to port 5986. */
   scheme?: WinrmScheme;
-  /** Default ntlm. Basic only over HTTPS. */
+  /** Default ntlm. Basic only over HTTPS. Kerberos: through Negotiate, with the responder's ticket (or one asked for with the password). */
   auth?: WinrmAuthMethod;
   /** HTTPS: CA certificates (PEM) trusted in addition to the built-in roots (--winrm-ca). */
   ca?: string | Buffer;
@@ -64,7 +66,8 @@ export class WinrmHttp {
   readonly scheme: WinrmScheme;
   readonly auth: WinrmAuthMethod;
   private readonly agent: HttpAgent;
-  private security?: NtlmSecurity;
+  private security?: MessageSealer;
+  private kerberos?: GssContext;
   /** HTTPS + NTLM: authenticated, messages travel plain inside TLS. */
   private tlsAuthenticated = false;
   private authSocket?: Socket;
@@ -133,6 +136,7 @@ export class WinrmHttp {
     this.handshakes++;
     this.security = undefined;
     this.tlsAuthenticated = false;
+    if (this.auth === 'kerberos') return this.authenticateKerberos();
     const ntlm = new NtlmClient(this.opts.credentials);
     const first = await this.raw({ Authorization: `Negotiate ${ntlm.negotiate().toString('base64')}` }, Buffer.alloc(0));
     if (first.status !== 401) throw this.refuse(first.status, 'the server did not answer the NTLM negotiation');
@@ -159,6 +163,64 @@ export class WinrmHttp {
     if (this.scheme === 'https') this.tlsAuthenticated = true;
     else this.security = ntlm.security;
     this.authSocket = second.socket;
+  }
+
+  /**
+   * Kerberos through Negotiate: the SPNEGO token for HTTP/host in the first (empty) request, the
+   * server's answer completes the context (mutual authentication: the server proved it holds the
+   * service key), and the context seals every message as NTLM's would. The principal is the user
+   * given (user@REALM, DOMAIN\user) with the password, or the default ticket cache without one.
+   */
+  private async authenticateKerberos(): Promise<void> {
+    this.kerberos?.dispose();
+    this.kerberos = undefined;
+    const { user, password } = this.opts.credentials;
+    const service = `HTTP@${this.host}`;
+    const refused = (e: unknown): never => {
+      if (e instanceof GssUnavailableError) throw new WinrmAuthError(this.host, this.port, `${this.endpoint}: ${e.message}`);
+      if (e instanceof GssError) {
+        const hint = /not found in Kerberos database/i.test(e.message)
+          ? isIP(this.host)
+            ? ': Kerberos needs the host by its DNS name (the SPN HTTP/name), not an IP address'
+            : `: the domain knows no service principal HTTP/${this.host} (is it the host's DNS name?)`
+          : /Preauthentication failed|Decrypt integrity check failed|Password incorrect/i.test(e.message)
+            ? `: the password for ${kerberosPrincipal(user)} is wrong`
+            : /Client .* not found in Kerberos database/i.test(e.message)
+              ? `: the domain knows no account ${kerberosPrincipal(user)}`
+              : /credentials cache|No Kerberos credentials|expired|No credentials were supplied/i.test(e.message)
+            ? ': no valid ticket: run kinit, or give a password (--password-env / --credential-file / --ask-password)'
+            : '';
+        throw new WinrmAuthError(this.host, this.port, `${this.endpoint}: Kerberos: ${e.message}${hint}`);
+      }
+      throw e;
+    };
+    let ctx: GssContext;
+    let token: Buffer;
+    try {
+      ctx = new GssContext('initiator', { service, ...(password ? { user: kerberosPrincipal(user), password } : {}) });
+      token = ctx.step();
+    } catch (e) {
+      return refused(e);
+    }
+    const res = await this.raw({ Authorization: `Negotiate ${token!.toString('base64')}` }, Buffer.alloc(0));
+    if (res.status === 401) {
+      ctx!.dispose();
+      throw new WinrmAuthError(this.host, this.port, `${this.endpoint}: the server refused the Kerberos ticket for ${password ? kerberosPrincipal(user) : 'the cached principal'} (not allowed to log on, or Kerberos is disabled in its WinRM service)`);
+    }
+    if (res.status !== 200) throw this.refuse(res.status, 'Kerberos authentication did not complete');
+    const answer = /(?:^|,\s*)Negotiate\s+([A-Za-z0-9+/=]+)/i.exec([res.headers['www-authenticate'] ?? []].flat().join(', '));
+    if (!answer) throw new WinrmAuthError(this.host, this.port, `${this.endpoint}: the server accepted Kerberos without proving who it is (no Negotiate answer): refused`);
+    try {
+      ctx!.step(Buffer.from(answer[1], 'base64'));
+    } catch (e) {
+      ctx!.dispose();
+      return refused(e);
+    }
+    if (!ctx!.complete) throw new WinrmAuthError(this.host, this.port, `${this.endpoint}: the Kerberos exchange needs more than one round, which WinRM does not do`);
+    this.kerberos = ctx!;
+    if (this.scheme === 'https') this.tlsAuthenticated = true;
+    else this.security = ctx!;
+    this.authSocket = res.socket;
   }
 
   /** HTTPS: plain SOAP inside TLS, NTLM-authenticated connection or Basic on every request. */
@@ -210,7 +272,7 @@ export class WinrmHttp {
         const plain = decryptMessage(res.body, security);
         return { ...parseResponse(plain), status: res.status };
       } catch (e) {
-        if (e instanceof WinrmMessageError || e instanceof NtlmError) throw new WinrmProtocolError(this.host, this.port, `${this.endpoint}: ${e.message}`);
+        if (e instanceof WinrmMessageError || e instanceof NtlmError || e instanceof GssError) throw new WinrmProtocolError(this.host, this.port, `${this.endpoint}: ${e.message}`);
         throw e;
       }
     }
@@ -219,8 +281,17 @@ export class WinrmHttp {
   close(): void {
     this.closed = true;
     this.security = undefined;
+    this.kerberos?.dispose();
+    this.kerberos = undefined;
     this.agent.destroy();
   }
+}
+
+/** `DOMAIN\\user` → `user@DOMAIN` (realms are upper case); `user@realm` and a bare `user` (the default realm) as given. */
+export function kerberosPrincipal(user: string): string {
+  const slash = user.indexOf('\\');
+  if (slash > 0) return `${user.slice(slash + 1)}@${user.slice(0, slash).toUpperCase()}`;
+  return user;
 }
 
 /** The DER server certificate of each verified TLS connection (node gives it only during the handshake here). */
