@@ -29,6 +29,18 @@ export const ToolDef = z.strictObject({
   description: z.string().default(''),
 });
 
+/**
+ * Records made on the responder, after the fetch, from a file the step wrote into its files/ by
+ * one of `magpie import`'s readers: the same code gives the same records from a tool's output
+ * whether Magpie ran the tool or a responder imports a copy (autorunsc's CSV).
+ */
+export const StepRecordsDef = z.strictObject({
+  importer: z.enum(['autoruns']),
+  file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/, 'a file name in the step\'s files/ folder'),
+  /** Times without a zone are UTC (the tool was told to write UTC, e.g. autorunsc -t). */
+  utc: z.boolean().default(false),
+});
+
 export const StepDef = z.strictObject({
   id: stepId,
   description: z.string().min(1),
@@ -38,6 +50,7 @@ export const StepDef = z.strictObject({
   timeout: z.number().positive().max(86400),
   parameters: z.array(ParamDef).default([]),
   tools: z.array(ToolDef).default([]),
+  records: StepRecordsDef.optional(),
   produces: z.array(z.string()).default([]),
   references: z.array(z.string()).default([]),
 });

@@ -8,6 +8,7 @@ import type { Session, TransferProgress } from './session/session.ts';
 import { safeLine } from './text.ts';
 import { resolveTools } from './tools.ts';
 import { bindSelectors } from './selectors.ts';
+import { addStepRecords } from './step-records.ts';
 
 export type RunEvent =
   | { type: 'host-started'; host: string }
@@ -105,6 +106,14 @@ async function runStep(step: PlannedStep, script: string, session: Session, writ
     case 'completed':
       if (!run.summary) return { ...base, status: 'failed', reason: `the script did not run: ${safeLine(run.hostOutput) || 'no output'}`, partial: false };
       if (run.summary.status === 'failed') return { ...base, status: 'failed', reason: safeLine(run.summary.message ?? 'the step threw'), partial: false };
+      if (step.records) {
+        // The tool's output file becomes records here, on the responder (lib/step-records.ts).
+        if (run.fetchError) return { ...base, status: 'failed', reason: `no records made from files/${step.records.file}: the step's output did not all arrive (${safeLine(run.fetchError)})`, partial: true };
+        const made = await addStepRecords(step, stageDir);
+        if ('error' in made) return { ...base, status: 'failed', reason: safeLine(made.error), partial: false };
+        const note = `records: ${made.records} made on the responder from files/${step.records.file} by the ${step.records.importer} importer`;
+        return { ...base, summary: { ...run.summary, records: run.summary.records + made.records }, hostOutput: [hostOutput, note].filter(Boolean).join('\n'), status: 'ok', reason: null, partial: false };
+      }
       return { ...base, status: 'ok', reason: null, partial: false };
   }
 }

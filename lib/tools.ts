@@ -7,16 +7,29 @@ import { sha256File } from './evidence/hash.ts';
 
 export type ResolvedTools = Record<string, { file: string; sha256: string }>;
 
-export async function resolveTools(tools: { name: string; sha256: string }[], toolsDir = 'tools'): Promise<{ tools: ResolvedTools } | { error: string }> {
+export interface ToolPin {
+  name: string;
+  sha256: string;
+  /** What the pin is for (vendor, version, where to get it); quoted in the messages. */
+  description?: string;
+}
+
+export async function resolveTools(tools: ToolPin[], toolsDir = 'tools'): Promise<{ tools: ResolvedTools } | { error: string }> {
   const out: ResolvedTools = {};
   for (const t of tools) {
     const file = resolve(join(toolsDir, t.name));
+    const pinned = t.sha256.toLowerCase();
+    const what = t.description ? ` (${t.description.trim().replace(/\s+/g, ' ')})` : '';
     if (!existsSync(file)) {
-      return { error: `needs the tool ${t.name} in ${resolve(toolsDir)} (SHA-256 ${t.sha256}); put the vendor's file there (Microsoft's tools cannot be shipped with Magpie), or pass --tools DIR` };
+      return { error: `needs the tool ${t.name}${what} in ${resolve(toolsDir)} (SHA-256 ${pinned}); put the vendor's file there (Microsoft's tools cannot be shipped with Magpie), or pass --tools DIR` };
     }
     const actual = (await sha256File(file)).sha256;
-    if (actual !== t.sha256) {
-      return { error: `the tool ${file} has SHA-256 ${actual}, not the pinned ${t.sha256}: a different version or a tampered file; it was not run` };
+    if (actual !== pinned) {
+      return {
+        error:
+          `the tool ${file} has SHA-256 ${actual}, not the pinned ${pinned}${what}: a different version or a tampered file; it was not run. ` +
+          `Put the pinned version there, or, once you trust this file (its vendor signature checked), pin its SHA-256 under tools: in the step's step.yaml (a team step folder given with --playbooks overrides the built-in one)`,
+      };
     }
     out[t.name] = { file, sha256: actual };
   }

@@ -63,7 +63,7 @@ export function autorunRecords(rows: Row[], name: string, opts: ImportOptions = 
   const has = (col: string) => rows.some((r) => col in r);
   if (!has('Signer') || rows.every((r) => !nonEmpty(r['Signer']))) warnings.push(`no signer column values: ${what} ran without -s, so signatures are unknown`);
   if (!has('SHA-256')) warnings.push(`no hash columns: ${what} ran without -h`);
-  if (local) warnings.push(`${name}: ${local} time${local === 1 ? ' was' : 's were'} written in the host's local time (${what} without -t), without a zone; read as UTC. ${what} -t writes UTC`);
+  if (local && !opts.timesUtc) warnings.push(`${name}: ${local} time${local === 1 ? ' was' : 's were'} written in the host's local time (${what} without -t), without a zone; read as UTC. ${what} -t writes UTC`);
   warnings.push(...dates.warnings());
   return { kind: 'autorun', records, warnings };
 }

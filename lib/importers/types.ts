@@ -11,6 +11,8 @@ export interface Imported {
 export interface ImportOptions {
   /** Day/month order of "a/b/yyyy" dates (--date-order); decided from the file's values when absent. */
   dateOrder?: DateOrder;
+  /** Times without a zone are UTC: the tool was told to write UTC (autorunsc -t), so no local-time warning. */
+  timesUtc?: boolean;
 }
 
 export type Importer = (buf: Buffer, name: string, opts?: ImportOptions) => Imported;
