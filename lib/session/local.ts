@@ -8,6 +8,7 @@ import { localUser } from '../identity.ts';
 import { join } from 'node:path';
 import type { OsName } from '../definitions.ts';
 import { invocationLine, parseSummary, RECORD_DEPTH, scriptBlockLine, type InvocationContext } from '../script.ts';
+import { DIAGNOSE_AFTER_MS, localHelloProblem } from './local-hello.ts';
 import { HostLostError, PwshHost } from './pwsh-host.ts';
 import { probeTarget, type Probed } from './probe.ts';
 import { takeWarmHost } from './warm-host.ts';
@@ -72,7 +73,16 @@ export class LocalSession implements Session {
   private async startHost(): Promise<void> {
     this.host = takeWarmHost() ?? new PwshHost();
     // A step's timeout covers the step, not PowerShell's start-up (seconds on a loaded machine).
-    const ready = await untilStopped(this.host.invoke('$null'), HOST_START_MS);
+    const first = this.host.invoke('$null');
+    let ready = await untilStopped(first, DIAGNOSE_AFTER_MS);
+    if (ready === 'timeout') {
+      const problem = await localHelloProblem();
+      if (problem) {
+        this.host.kill();
+        throw new HostLostError(problem);
+      }
+      ready = await untilStopped(first, HOST_START_MS - DIAGNOSE_AFTER_MS);
+    }
     if (ready === 'timeout' || ready === 'aborted' || 'error' in ready) {
       this.host.kill();
       throw new HostLostError(ready === 'timeout' ? `PowerShell did not start within ${HOST_START_MS / 1000} s` : ready === 'aborted' ? 'aborted' : ready.error.message);
