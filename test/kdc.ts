@@ -4,8 +4,8 @@
 // the test endpoint) at it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './sshd.ts';
 
 export const REALM = 'MAGPIE.TEST';
 const TOOLS = ['/usr/sbin/kdb5_util', '/usr/sbin/kadmin.local', '/usr/sbin/krb5kdc', '/usr/bin/kinit', '/usr/bin/kdestroy'];
@@ -17,17 +17,6 @@ export function kdcOrFail(): void {
   const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...PACKAGES.split(' ')], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   const missing = TOOLS.filter((t) => !existsSync(t));
   if (missing.length) throw new Error(`The Kerberos tests need MIT Kerberos' KDC (${missing.join(', ')} missing): run \`apt-get install -y ${PACKAGES}\` (as root). apt-get said: ${(r.stderr || r.stdout || String(r.error)).trim().slice(-400)}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface Kdc {
