@@ -80,8 +80,8 @@ export const AutorunRecord = z.looseObject({
 });
 
 export const DetectionRecord = z.looseObject({
-  /** threat: something was detected; protection-disabled, exclusion: the defence was weakened. */
-  type: z.enum(['threat', 'protection-disabled', 'exclusion', 'status']),
+  /** threat: something was detected; protection-disabled, exclusion: the defence was weakened; ransom-note, recovery-disabled, mass-rename: ransomware-signs. */
+  type: z.enum(['threat', 'protection-disabled', 'exclusion', 'status', 'ransom-note', 'recovery-disabled', 'mass-rename']),
   source: z.string(),
   time: opt(iso),
   threatName: opt(z.string()),

@@ -1,0 +1,145 @@
+// ransomware-signs on Windows: the real windows.ps1, composed with the prelude as the runner runs
+// it, under real pwsh, with Win32_ShadowCopy, Win32_Service and bcdedit answered from recorded
+// shapes (test/fixtures/windows/ransomware, SOURCE.md) and a real folder tree planted here. A
+// healthy server must give the built-in rules nothing; an encrypted workstation must give each
+// ransomware rule its finding, and the ransom note's text must come out as data, flattened.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCatalog } from '../lib/catalog.ts';
+import { buildPlan } from '../lib/plan.ts';
+import { DetectionRecord } from '../lib/records/schemas.ts';
+import { composeScript, invocationLine, parseSummary, RECORD_DEPTH, type StepSummary } from '../lib/script.ts';
+import { loadRules } from '../lib/triage/rules.ts';
+import { FIXTURES, pwshOrFail, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
+
+const PWSH = pwshOrFail();
+const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const rules = loadRules().filter((r) => !r.allow);
+
+interface Run {
+  summary: StepSummary;
+  records: Record<string, any>[];
+  stderrLog: string;
+}
+
+function runStep(scenario: string, params: Record<string, string>): Run {
+  const book = teamPlaybook('t', [{ step: 'ransomware-signs' }]);
+  const plan = buildPlan(loadCatalog([book]), 't', new Map(Object.entries(params).map(([k, v]) => [`ransomware-signs.${k}`, v])));
+  const step = plan.steps[0];
+  const script = composeScript(step, 'windows');
+  assert.ok(script, 'ransomware-signs has a Windows script');
+  const dir = tempDir('magpie-ransomware-');
+  const stage = join(dir, 'stage');
+  mkdirSync(stage);
+  const runner = [
+    `$global:MagpieFixtureDir = ${q(join(FIXTURES, 'windows', 'ransomware', scenario))}`,
+    `. ${q(join(FIXTURES, 'windows', 'fakes.ps1'))}`,
+    `. ${q(join(FIXTURES, 'windows', 'ransomware', 'fakes.ps1'))}`,
+    invocationLine(script!, { params: step.params, stage, depth: RECORD_DEPTH, target: { user: 'CORP\\responder', admin: true } }),
+  ].join('\n');
+  writeFileSync(join(dir, 'run.ps1'), runner);
+  const r = spawnSync(PWSH, ['-NoProfile', '-NonInteractive', '-File', join(dir, 'run.ps1')], { encoding: 'utf8', timeout: 180_000 });
+  const { summary, rest } = parseSummary(r.stdout ?? '');
+  assert.ok(summary, `no summary from the step (exit ${r.status}):\n${rest}\n${r.stderr}`);
+  const file = (n: string) => (existsSync(join(stage, n)) ? readFileSync(join(stage, n), 'utf8') : '');
+  const records = file('records.jsonl') ? readJsonl(join(stage, 'records.jsonl')) : [];
+  for (const rec of records) {
+    const v = DetectionRecord.safeParse(rec);
+    assert.ok(v.success, `not a detection record: ${JSON.stringify(rec)}: ${v.success ? '' : v.error.message}`);
+  }
+  return { summary: summary!, records, stderrLog: file('stderr.log') };
+}
+
+/** The built-in rules that fire on these records, by id. */
+const firing = (records: Record<string, any>[]) => [...new Set(records.flatMap((r) => rules.filter((x) => x.def.logsource.category === 'detection' && x.match(r)).map((x) => x.def.id)))].sort();
+
+function plant(root: string, files: Record<string, string | Buffer>, ageDays = 0): void {
+  const when = new Date(Date.now() - ageDays * 86_400_000);
+  for (const [rel, content] of Object.entries(files)) {
+    const f = join(root, ...rel.split('/'));
+    mkdirSync(join(f, '..'), { recursive: true });
+    writeFileSync(f, content);
+    utimesSync(f, when, when);
+  }
+}
+
+test('a healthy server: shadow copies and recovery as Windows leaves them, a software README and ordinary documents: nothing for the rules', () => {
+  const root = tempDir('magpie-rw-clean-');
+  const docs: Record<string, string> = {};
+  for (let i = 0; i < 80; i++) docs[`Administrator/Documents/report-${i}.docx`] = `report ${i}`;
+  for (let i = 0; i < 70; i++) docs[`Administrator/Pictures/scan-${i}.jpg`] = `jpg ${i}`;
+  plant(root, {
+    ...docs,
+    'Administrator/Desktop/README.txt': 'Contoso Backup Agent 7.2\r\nSee the manual for how to restore a file from the console.\r\n',
+    'Administrator/Desktop/How to connect to the VPN.txt': 'Open the client and enter vpn.corp.example.',
+  });
+  plant(root, { 'Administrator/Downloads/old.lockbit': 'x' }, 40); // too old to count
+  const r = runStep('healthy-server', { Paths: root });
+  assert.is(r.summary.status, 'ok', r.stderrLog);
+  const state = r.records.find((x) => x.source === 'Win32_ShadowCopy');
+  assert.equal([state?.shadowCopies, state?.vssStartMode, state?.newestShadowCopy], [2, 'Manual', '2025-11-26T08:00:00.000Z']);
+  assert.equal(r.records.map((x) => x.type), ['status'], JSON.stringify(r.records));
+  assert.equal(firing(r.records), []);
+});
+
+test('an encrypted workstation: recovery off, VSS disabled, LockBit-style notes in three folders, 60 files renamed: each rule fires once per sign', () => {
+  const root = tempDir('magpie-rw-hit-');
+  const note = 'All your important files are stolen and encrypted!\r\n\r\nYou must find Restore-My-Files.txt\r\nTo recover your files, download Tor Browser and visit http://lockbitabcdefgh.onion\r\n\u001b[2J\u0007';
+  const encrypted: Record<string, Buffer> = {};
+  for (let i = 0; i < 60; i++) encrypted[`jdoe/Documents/${i % 3 ? 'Finance' : 'HR'}/file-${i}.xlsx.lockbit`] = Buffer.from([i, 1, 2, 3]);
+  plant(root, {
+    ...encrypted,
+    'jdoe/Desktop/Restore-My-Files.txt': note,
+    'jdoe/Documents/Restore-My-Files.txt': note,
+    'jdoe/Documents/Finance/Restore-My-Files.txt': note,
+    // One note alone in a folder, but its text speaks of encryption and payment.
+    'jdoe/Pictures/HOW_TO_DECRYPT.hta': '<html><body>Your files are encrypted. Pay 0.5 bitcoin to decrypt.</body></html>',
+  });
+  const r = runStep('encrypted', { Paths: root, MinFiles: '50' });
+  assert.is(r.summary.status, 'ok', r.stderrLog);
+  const by = (t: string) => r.records.filter((x) => x.type === t);
+  assert.is(by('status')[0].shadowCopies, 0);
+  assert.equal(by('recovery-disabled').map((x) => [x.source, x.setting]).sort(), [['Win32_Service', 'VSS'], ['bcdedit', 'bootstatuspolicy'], ['bcdedit', 'recoveryenabled']].sort());
+  const notes = by('ransom-note');
+  assert.is(notes.length, 4, JSON.stringify(notes));
+  const restore = notes.filter((n) => n.resources[0].endsWith('Restore-My-Files.txt'));
+  assert.is(restore.length, 3);
+  assert.ok(restore.every((n) => n.sameNameIn === 3 && n.words.includes('encrypted') && n.words.includes('.onion')));
+  assert.not.match(restore[0].detail, /[\u0000-\u001f]/, 'the attacker\'s text is flattened: no control characters');
+  assert.match(restore[0].detail, /^All your important files are stolen and encrypted!/);
+  const hta = notes.find((n) => n.resources[0].endsWith('HOW_TO_DECRYPT.hta'));
+  assert.is(hta?.sameNameIn, 1);
+  const mass = by('mass-rename');
+  assert.equal(mass.map((x) => [x.extension, x.files, x.folders]), [['lockbit', 60, 2]]);
+  assert.is(mass[0].resources.length, 5);
+  assert.equal(firing(r.records), ['magpie-ransomware-mass-rename', 'magpie-ransomware-note', 'magpie-ransomware-recovery-disabled']);
+});
+
+test('a source that fails is a status record with its error, the others still come; a missing folder fails the step first', () => {
+  const root = tempDir('magpie-rw-nobcd-');
+  plant(root, { 'a/b.txt': 'x' });
+  // No bcdedit.txt in this scenario folder: bcdedit answers "Access is denied" with exit 1.
+  const scenario = tempDir('magpie-rw-scenario-');
+  writeFileSync(join(scenario, 'Win32_ShadowCopy.json'), '[]');
+  writeFileSync(join(scenario, 'Win32_Service.json'), readFileSync(join(FIXTURES, 'windows', 'ransomware', 'healthy-server', 'Win32_Service.json')));
+  const r = runStep(join('..', '..', '..', '..', scenario), { Paths: root });
+  const bcd = r.records.find((x) => x.source === 'bcdedit');
+  assert.is(bcd?.type, 'status');
+  assert.match(bcd?.error, /bcdedit exited with 1: .*Access is denied/s);
+  assert.ok(r.records.some((x) => x.source === 'Win32_ShadowCopy' && x.shadowCopies === 0));
+  const missing = runStep('healthy-server', { Paths: join(root, 'nope') });
+  assert.is(missing.summary.status, 'failed');
+  assert.match(missing.stderrLog, /folder does not exist: .*nope/);
+});
+
+test('the ransomware playbook lists the step and says what it is for and how long it takes', () => {
+  const catalog = loadCatalog();
+  const plan = buildPlan(catalog, 'ransomware', new Map());
+  assert.ok(plan.steps.some((s) => s.id === 'ransomware-signs'));
+  assert.match(catalog.playbooks.get('ransomware')!.def.description ?? '', /takes one to a few minutes/);
+});
+
+test.run();
