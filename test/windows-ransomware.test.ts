@@ -142,4 +142,20 @@ test('the ransomware playbook lists the step and says what it is for and how lon
   assert.match(catalog.playbooks.get('ransomware')!.def.description ?? '', /takes one to a few minutes/);
 });
 
+test('command lines that delete shadow copies or backups are flagged; none of the healthy server\'s processes is', () => {
+  const rule = rules.find((r) => r.def.id === 'magpie-ransomware-recovery-commands')!;
+  for (const commandLine of [
+    'vssadmin.exe Delete Shadows /All /Quiet',
+    'C:\\Windows\\System32\\wbem\\WMIC.exe shadowcopy delete',
+    'wbadmin DELETE CATALOG -quiet',
+    'bcdedit /set {default} recoveryenabled No',
+    'bcdedit.exe /set {default} bootstatuspolicy ignoreallfailures',
+    'vssadmin resize shadowstorage /for=c: /on=c: /maxsize=401MB',
+  ]) assert.ok(rule.match({ commandLine }), commandLine);
+  assert.not.ok(rule.match({ commandLine: 'vssadmin list shadows' }));
+  const healthy = JSON.parse(readFileSync(join(FIXTURES, 'windows', 'healthy-server', 'Win32_Process.json'), 'utf8')) as { CommandLine?: string }[];
+  assert.ok(healthy.length > 20);
+  assert.equal(healthy.filter((p) => p.CommandLine && rule.match({ commandLine: p.CommandLine })), []);
+});
+
 test.run();
