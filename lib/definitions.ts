@@ -27,6 +27,8 @@ export const ToolDef = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/, 'a file name in the tools folder (letters, digits, dots, dashes)'),
   sha256: z.string().regex(/^[A-Fa-f0-9]{64}$/, 'must be the SHA-256 of the tool, 64 hex digits'),
   description: z.string().default(''),
+  /** The OSes whose script runs the tool (memory-dump: procdump on Windows only); every OS of the step when absent. */
+  os: z.array(Os).min(1).optional(),
 });
 
 /**

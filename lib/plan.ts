@@ -19,7 +19,7 @@ export interface PlannedStep {
   /** Parameters resolved on the responder just before the step runs (lib/selectors.ts). */
   selectors?: Record<string, 'flagged-processes'>;
   /** Helper programs the step runs, pinned by SHA-256; taken from the responder's tools folder. */
-  tools: { name: string; sha256: string; description?: string }[];
+  tools: { name: string; sha256: string; description?: string; os?: OsName[] }[];
   /** Records the responder makes from a file the step wrote (step.yaml `records:`; lib/step-records.ts). */
   records?: { importer: 'autoruns'; file: string; utc: boolean };
   scripts: Partial<Record<OsName, StepScript>>;
@@ -108,7 +108,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
       admin: base?.def.admin ?? false,
       params,
       ...(Object.keys(selectors).length ? { selectors } : {}),
-      tools: (base?.def.tools ?? []).map((t) => ({ name: t.name, sha256: t.sha256.toLowerCase(), ...(t.description ? { description: t.description } : {}) })),
+      tools: (base?.def.tools ?? []).map((t) => ({ name: t.name, sha256: t.sha256.toLowerCase(), ...(t.description ? { description: t.description } : {}), ...(t.os ? { os: t.os } : {}) })),
       ...(base?.def.records ? { records: base.def.records } : {}),
       scripts: base ? base.scripts : inlineScripts,
       source: base ? base.file : book.file,

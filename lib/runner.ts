@@ -6,7 +6,7 @@ import type { Plan, PlannedStep } from './plan.ts';
 import { composeScript } from './script.ts';
 import type { Session, TransferProgress } from './session/session.ts';
 import { safeLine } from './text.ts';
-import { resolveTools } from './tools.ts';
+import { resolveTools, toolsFor } from './tools.ts';
 import { bindSelectors } from './selectors.ts';
 import { addStepRecords } from './step-records.ts';
 
@@ -79,7 +79,7 @@ function skipped(reason: string): StepOutcome {
 
 async function runStep(step: PlannedStep, script: string, session: Session, writer: EvidenceWriter, opts: RunnerOptions): Promise<StepOutcome> {
   const os = session.info.os;
-  const resolved = await resolveTools(step.tools, opts.toolsDir);
+  const resolved = await resolveTools(toolsFor(step.tools, os), opts.toolsDir);
   if ('error' in resolved) return { status: 'failed', reason: resolved.error, partial: false, os, script };
   writer.stepStarting(step, os, script, resolved.tools);
   const stageDir = writer.stagingDir(step);

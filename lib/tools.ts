@@ -3,6 +3,7 @@
 // before it goes anywhere near a target.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { OsName } from './definitions.ts';
 import { sha256File } from './evidence/hash.ts';
 
 export type ResolvedTools = Record<string, { file: string; sha256: string }>;
@@ -12,6 +13,13 @@ export interface ToolPin {
   sha256: string;
   /** What the pin is for (vendor, version, where to get it); quoted in the messages. */
   description?: string;
+  /** The OSes whose script runs it; every OS when absent. */
+  os?: OsName[];
+}
+
+/** The tools a step needs on `os`: a tool for another OS's script is neither required nor pushed. */
+export function toolsFor<T extends ToolPin>(tools: T[], os: OsName): T[] {
+  return tools.filter((t) => !t.os || t.os.includes(os));
 }
 
 export async function resolveTools(tools: ToolPin[], toolsDir = 'tools'): Promise<{ tools: ResolvedTools } | { error: string }> {

@@ -41,6 +41,7 @@ if (-not $pids.Count -and -not $names.Count) { throw 'memory-dump: name the proc
 $timeoutSec = 600
 if ($null -ne $Params.DumpTimeout) { $timeoutSec = [int]$Params.DumpTimeout }
 if ($timeoutSec -lt 1) { throw "memory-dump: DumpTimeout must be at least 1 second, got $timeoutSec" }
+if ($Params.DumpType -and "$($Params.DumpType)" -ne 'full') { Write-Warning "memory-dump: DumpType $($Params.DumpType) is for Windows (procdump); gcore writes full cores" }
 
 $gcore = Get-Command gcore -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
 if (-not $gcore) {
