@@ -41,6 +41,18 @@ test('healthy server: hundreds of autostarts, no finding at high or above, four 
   ]);
 });
 
+test('healthy server: Winlogon Shell=explorer.exe resolves to C:\\Windows\\explorer.exe, present and signed, and is not flagged', async () => {
+  const { findings } = await triageFolder(hosts.healthy, { rules });
+  const records = readFileSync(join(hosts.healthy, 'steps', '04-autoruns', 'records.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const shell = records.find((r) => r.entry === 'Shell');
+  assert.equal([shell.launchString, shell.imagePath, shell.imageExists, shell.signed], ['explorer.exe', 'C:\\Windows\\explorer.exe', true, true]);
+  assert.not.ok(findings.some((f) => f.record.entry === 'Shell' || f.record.entry === 'Userinit'));
+  // rundll32, cscript and cmd tasks of Windows: their DLL or script is found, hashed and signed.
+  const pla = records.find((r) => r.entry === '\\Microsoft\\Windows\\PLA\\Server Manager Performance Monitor');
+  assert.equal([pla.imagePath, pla.launcher, pla.signed], ['C:\\Windows\\system32\\pla.dll', 'C:\\Windows\\system32\\rundll32.exe', true]);
+  assert.not.ok(records.some((r) => r.category === 'Status'));
+});
+
 test('healthy server: Office Policies\\Explorer\\Run entries and uninstalled vendor products are low; Microsoft and vendor services, OneDrive and cmd built-ins are not flagged', async () => {
   const { findings } = await triageFolder(hosts.healthy, { rules });
   assert.equal(rows(findings.filter((f) => f.rule.level === 'low')), [

@@ -80,6 +80,12 @@ test('autoruns: Run keys of the machine and each user hive, Winlogon, enabled se
   assert.is(by('svc').location, 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run');
   assert.is(by('svc').signed, false);
   assert.is(by('Userinit').launchString, 'C:\\Windows\\system32\\userinit.exe');
+  // Shell=explorer.exe is a bare name Windows finds in its own folder: present and signed, not missing.
+  assert.equal([by('Shell').imagePath, by('Shell').imageExists, by('Shell').signed], ['C:\\Windows\\explorer.exe', true, true]);
+  // The payload behind a launcher is the image (hashed, signature-checked); the launcher is kept.
+  assert.equal([by('WindowsUpdater').imagePath, by('WindowsUpdater').launcher, by('WindowsUpdater').imageExists, by('WindowsUpdater').signed], ['C:\\Users\\jdoe\\AppData\\Roaming\\Microsoft\\upd.vbs', 'C:\\Windows\\System32\\wscript.exe', true, false]);
+  assert.equal([by('kbtlxyzqjf').imagePath, by('kbtlxyzqjf').launcher, by('kbtlxyzqjf').signatureStatus], ['C:\\ProgramData\\kbtlxyzqjf\\tasksche.exe', 'C:\\Windows\\System32\\cmd.exe', 'HashMismatch']);
+  assert.not.ok(a.some((r) => r.category === 'Status'), 'every profile\'s hive is loaded and every key readable');
   assert.not.ok(by('Fax'), 'disabled services are not autostarts');
   assert.is(by('mssecsvc2.0').category, 'Services');
   assert.is(by('mssecsvc2.0').imagePath, 'C:\\WINDOWS\\mssecsvc.exe');

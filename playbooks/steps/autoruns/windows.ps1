@@ -1,106 +1,272 @@
-# autoruns (Windows): registry autostarts, Winlogon, services, scheduled tasks, Startup folders.
-$found = New-Object System.Collections.Generic.List[object]
+# autoruns (Windows): registry autostarts (machine and every loaded user hive), Winlogon, services,
+# scheduled tasks, Startup folders. Each source is read on its own: one that cannot be read is an
+# error (counted) and a status record, and the others still come. Records are written as they are
+# produced, each image hashed and signature-checked once.
+#
+# Image paths: registry values are read unexpanded (DoNotExpandEnvironmentNames) and expanded here
+# with the machine's variables, or with the hive owner's own profile folders for a user's hive (the
+# collecting account's %APPDATA% is never used for someone else's entry; a per-user variable where
+# no user is known stays as written). \SystemRoot\, \??\ and System32\ prefixes are resolved, bare
+# names are looked up in System32, the Windows folder and the machine's Path, and for a launcher
+# (cmd /c, rundll32, regsvr32, wscript, cscript, mshta, powershell -File) the image is the file it
+# runs; the launcher itself is kept in `launcher`.
 
-function Get-MagpieImagePath([string]$Launch) {
-    # The program a launch string runs: quoted, or up to the first executable extension, or the first word.
-    if (-not $Launch) { return $null }
-    $s = $Launch.Trim()
-    foreach ($pair in @(@('%windir%', 'C:\Windows'), @('%systemroot%', 'C:\Windows'), @('\SystemRoot\', 'C:\Windows\'), @('%programfiles%', 'C:\Program Files'), @('%programdata%', 'C:\ProgramData'))) {
-        $i = $s.IndexOf($pair[0], [StringComparison]::OrdinalIgnoreCase)
-        if ($i -eq 0) { $s = $pair[1] + $s.Substring($pair[0].Length) }
-    }
-    if ($s -match '^"([^"]+)"') { return $Matches[1] }
-    if ($s -match '^(.+?\.(exe|com|bat|cmd|dll|sys|scr|ps1|vbs|js|hta|cpl))(\s|,|$)') { return $Matches[1] }
-    if ($s -match '^(?i)system32\\') { return 'C:\Windows\' + ($s -split '\s')[0] }
-    return ($s -split '\s')[0]
+$hashImages = [bool]$Params.HashImages
+
+# ---- environment ------------------------------------------------------------------------------
+# Variables that belong to the account running the collection, not to the machine.
+$userVarNames = @('APPDATA', 'LOCALAPPDATA', 'USERPROFILE', 'HOMEDRIVE', 'HOMEPATH', 'HOMESHARE', 'TEMP', 'TMP', 'USERNAME', 'USERDOMAIN',
+    'USERDOMAIN_ROAMINGPROFILE', 'USERDNSDOMAIN', 'LOGONSERVER', 'OneDrive', 'OneDriveCommercial', 'OneDriveConsumer', 'SESSIONNAME', 'CLIENTNAME', 'Path')
+$machineVars = @{}
+$procEnv = [Environment]::GetEnvironmentVariables()
+foreach ($name in @($procEnv.Keys)) {
+    if ($userVarNames -notcontains [string]$name) { $machineVars[[string]$name] = [string]$procEnv[$name] }
+}
+# A 32-bit PowerShell sees the x86 folders as ProgramFiles: the machine's own are the W6432 ones.
+if ($machineVars['ProgramW6432']) { $machineVars['ProgramFiles'] = $machineVars['ProgramW6432'] }
+if ($machineVars['CommonProgramW6432']) { $machineVars['CommonProgramFiles'] = $machineVars['CommonProgramW6432'] }
+foreach ($pair in @(@('SystemRoot', 'C:\Windows'), @('windir', 'C:\Windows'), @('SystemDrive', 'C:'), @('ProgramFiles', 'C:\Program Files'), @('ProgramData', 'C:\ProgramData'), @('ALLUSERSPROFILE', 'C:\ProgramData'))) {
+    if (-not $machineVars[$pair[0]]) { $machineVars[$pair[0]] = $pair[1] }
 }
 
-function Add-MagpieAutorun($Location, $Entry, $Category, $Launch, $Owner, $Enabled, $Time, $Description, $Image) {
-    if (-not $Image) { $Image = Get-MagpieImagePath $Launch }
-    $found.Add([pscustomobject]@{
-        location = $Location; entry = $Entry; category = $Category; enabled = $Enabled; profile = $Owner
-        description = $Description; company = $null; signer = $null; signed = $null; signatureStatus = $null
-        imagePath = $Image; imageExists = $null; launchString = $Launch; time = $Time; sha256 = $null
-    })
-}
-
-# Registry: the machine, then every user hive that is loaded (S-1-5-21-…).
-$runKeys = @('SOFTWARE\Microsoft\Windows\CurrentVersion\Run', 'SOFTWARE\Microsoft\Windows\CurrentVersion\RunOnce',
-             'SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\Explorer\Run', 'SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Run',
-             'SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\RunOnce')
-$hives = @(@{ name = 'HKLM'; path = 'Registry::HKEY_LOCAL_MACHINE'; profile = 'System-wide' })
-foreach ($h in @(Get-ChildItem -Path 'Registry::HKEY_USERS' -ErrorAction SilentlyContinue)) {
-    if ($h.PSChildName -match '^S-1-5-21-[\d-]+$') { $hives += @{ name = "HKU\$($h.PSChildName)"; path = "Registry::HKEY_USERS\$($h.PSChildName)"; profile = $h.PSChildName } }
-}
-foreach ($hive in $hives) {
-    foreach ($key in $runKeys) {
-        $props = Get-ItemProperty -Path "$($hive.path)\$key" -ErrorAction SilentlyContinue
-        if (-not $props) { continue }
-        foreach ($p in $props.PSObject.Properties) {
-            if ($p.Name -like 'PS*' -or $p.Name -eq '(default)') { continue }
-            Add-MagpieAutorun "$($hive.name)\$key" $p.Name 'Logon' ([string]$p.Value) $hive.profile $true $null $null $null
+function Expand-MagpieVariables([string]$Text, [hashtable]$Vars) {
+    # What [Environment]::ExpandEnvironmentVariables does, with a given set of variables: every
+    # %NAME% anywhere in the text (names may hold parentheses: %ProgramFiles(x86)%); an unknown
+    # name stays as written.
+    if (-not $Text -or $Text.IndexOf('%') -lt 0) { return $Text }
+    $sb = New-Object System.Text.StringBuilder
+    $i = 0
+    while ($i -lt $Text.Length) {
+        $a = $Text.IndexOf('%', $i)
+        if ($a -lt 0) { break }
+        $b = $Text.IndexOf('%', $a + 1)
+        if ($b -lt 0) { break }
+        $name = $Text.Substring($a + 1, $b - $a - 1)
+        if ($name -and $Vars.ContainsKey($name) -and $null -ne $Vars[$name]) {
+            [void]$sb.Append($Text.Substring($i, $a - $i)).Append([string]$Vars[$name])
+            $i = $b + 1
+        } else {
+            [void]$sb.Append($Text.Substring($i, $b - $i))
+            $i = $b
         }
     }
+    [void]$sb.Append($Text.Substring($i))
+    $sb.ToString()
 }
-$winlogon = Get-ItemProperty -Path 'Registry::HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon' -ErrorAction SilentlyContinue
-if ($winlogon) {
-    foreach ($name in @('Shell', 'Userinit')) {
-        if ($winlogon.$name) { Add-MagpieAutorun 'HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon' $name 'Logon' ([string]$winlogon.$name).TrimEnd(',') 'System-wide' $true $null $null $null }
+
+# ---- registry ---------------------------------------------------------------------------------
+$noExpand = [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames
+$status = @{ keysRead = 0; keysFailed = 0 }
+# Status records made inside functions whose result is assigned; the caller writes them out.
+$notRead = New-Object System.Collections.Generic.List[object]
+function Get-MagpieNotRead { while ($notRead.Count) { $notRead[0]; $notRead.RemoveAt(0) } }
+
+function Write-MagpieStatus([string]$Location, [string]$State, [string]$Reason, [string]$Owner) {
+    # Not an autostart: what could not be read, so that "no entry" is never mistaken for "none there".
+    [pscustomobject][ordered]@{
+        location = $Location; entry = "($State)"; category = 'Status'; enabled = $null; profile = $Owner
+        description = $Reason; company = $null; signer = $null; signed = $null; signatureStatus = $null
+        imagePath = $null; imageExists = $null; launchString = $null; launcher = $null; time = $null; sha256 = $null; status = $State
     }
 }
 
-# Services that can start (not disabled), drivers included.
-foreach ($svc in @(Get-CimInstance -ClassName Win32_Service -ErrorAction SilentlyContinue)) {
-    if ($svc.StartMode -eq 'Disabled') { continue }
-    Add-MagpieAutorun 'HKLM\System\CurrentControlSet\Services' $svc.Name 'Services' ([string]$svc.PathName) ([string]$svc.StartName) $true $null $svc.DisplayName $null
-}
-
-# Scheduled tasks: one record per action.
-foreach ($task in @(Get-ScheduledTask -ErrorAction SilentlyContinue)) {
-    $state = [string]$task.State
-    $date = $null
-    if ($task.Date) { try { $date = ([datetime]$task.Date).ToUniversalTime() } catch { $date = $null } }
-    foreach ($a in @($task.Actions)) {
-        if (-not $a.Execute) { continue }
-        $launch = (([string]$a.Execute) + ' ' + ([string]$a.Arguments)).Trim()
-        Add-MagpieAutorun 'Task Scheduler' ($task.TaskPath + $task.TaskName) 'Tasks' $launch ([string]$task.Author) ($state -ne 'Disabled') $date $task.Description $null
+function Open-MagpieKey($Base, [string]$BaseName, [string]$SubKey, [string]$Owner) {
+    # The key, $null when it is not there; an error (counted) and a status record when it cannot be opened.
+    try {
+        $k = $Base.OpenSubKey($SubKey, $false)
+        if ($k) { $status.keysRead++ }
+        return $k
+    } catch {
+        $status.keysFailed++
+        $msg = $_.Exception.Message
+        if ($_.Exception.InnerException) { $msg = $_.Exception.InnerException.Message }
+        Write-Error -Message "cannot read $BaseName\${SubKey}: $msg" -Category PermissionDenied -ErrorAction Continue
+        $notRead.Add((Write-MagpieStatus "$BaseName\$SubKey" 'not-read' "cannot read the key: $msg" $Owner))
+        return $null
     }
 }
 
-# Startup folders (the machine's and each profile's).
-$startup = @('C:\ProgramData\Microsoft\Windows\Start Menu\Programs\StartUp')
-if ([IO.Directory]::Exists('C:\Users')) {
-    foreach ($u in [IO.Directory]::GetDirectories('C:\Users')) { $startup += [IO.Path]::Combine($u, 'AppData\Roaming\Microsoft\Windows\Start Menu\Programs\Startup') }
-}
-foreach ($dir in $startup) {
-    if (-not [IO.Directory]::Exists($dir)) { continue }
-    foreach ($f in [IO.Directory]::GetFiles($dir)) {
-        if ([IO.Path]::GetFileName($f) -eq 'desktop.ini') { continue }
-        Add-MagpieAutorun $dir ([IO.Path]::GetFileName($f)) 'Logon' $f $null $true ([IO.File]::GetLastWriteTimeUtc($f)) $null $f
-    }
-}
-
-# Each distinct image once: hash, signature; an image that cannot be read is reported missing.
-$images = @{}
-foreach ($r in $found) {
-    if (-not $r.imagePath -or $images.ContainsKey($r.imagePath)) { continue }
-    $img = @{ sha256 = $null; exists = $null; status = $null; signer = $null; company = $null }
-    if ($Params.HashImages) {
+function Read-MagpieValues($Key, [string]$Location, [string]$Owner) {
+    # Name → raw data (REG_EXPAND_SZ unexpanded). Names straight from the key: a value called
+    # PSUpdater is a value like any other. A value that cannot be read is an error, not the key's end.
+    $out = New-Object System.Collections.Generic.List[object]
+    $names = @()
+    try { $names = @($Key.GetValueNames()) } catch { Write-Error -Message "cannot list the values of ${Location}: $($_.Exception.Message)" -ErrorAction Continue; return , $out }
+    foreach ($n in $names) {
         try {
-            $img.sha256 = (Get-FileHash -LiteralPath $r.imagePath -Algorithm SHA256 -ErrorAction Stop).Hash.ToLowerInvariant()
+            $data = $Key.GetValue($n, $null, $noExpand)
+            if ($data -is [array]) { $data = ($data -join ' ') }
+            $out.Add(@{ name = [string]$n; data = $data })
+        } catch { Write-Error -Message "cannot read $Location\${n}: $($_.Exception.Message)" -ErrorAction Continue }
+    }
+    return , $out
+}
+
+# ---- image paths ------------------------------------------------------------------------------
+$sysRoot = $machineVars['SystemRoot'].TrimEnd('\')
+$sys32 = "$sysRoot\System32"
+$searchDirs = New-Object System.Collections.Generic.List[string]
+$searchDirs.Add($sys32); $searchDirs.Add($sysRoot); $searchDirs.Add("$sysRoot\System32\Wbem"); $searchDirs.Add("$sysRoot\System32\WindowsPowerShell\v1.0")
+$cmdBuiltins = @('assoc', 'break', 'call', 'cd', 'chdir', 'cls', 'color', 'copy', 'date', 'del', 'dir', 'echo', 'endlocal', 'erase', 'exit', 'for', 'ftype', 'goto', 'if', 'md', 'mkdir', 'mklink', 'move', 'path', 'pause', 'popd', 'prompt', 'pushd', 'rd', 'rem', 'ren', 'rename', 'rmdir', 'set', 'setlocal', 'shift', 'start', 'time', 'title', 'type', 'ver', 'verify', 'vol')
+$existsCache = @{}
+$resolveCache = @{}
+
+function Test-MagpieFile([string]$Path) {
+    if (-not $existsCache.ContainsKey($Path)) { $existsCache[$Path] = [bool](Test-Path -LiteralPath $Path -PathType Leaf -ErrorAction SilentlyContinue) }
+    $existsCache[$Path]
+}
+
+function Split-MagpieFirst([string]$Text) {
+    # The program at the start of a command line and the rest: quoted, or up to the first
+    # executable extension (unquoted paths with spaces), or the first word.
+    $s = $Text.Trim()
+    if (-not $s) { return @('', '') }
+    if ($s.StartsWith('"')) {
+        $end = $s.IndexOf('"', 1)
+        if ($end -lt 0) { return @($s.Substring(1), '') }
+        return @($s.Substring(1, $end - 1), $s.Substring($end + 1).Trim())
+    }
+    if ($s -match '^(?i)([^"]+?\.(exe|com|bat|cmd|dll|sys|scr|ps1|vbs|vbe|js|jse|wsf|hta|cpl|ocx))(?=[\s,]|$)') {
+        return @($Matches[1], $s.Substring($Matches[1].Length).Trim())
+    }
+    $w = ($s -split '\s+', 2)
+    return @($w[0], $(if ($w.Count -gt 1) { $w[1] } else { '' }))
+}
+
+function Get-MagpieTokens([string]$Text) {
+    # Arguments as the C runtime splits them (quotes removed), near enough for finding a file.
+    @([regex]::Matches($Text, '(?:"[^"]*"|[^\s"])+') | ForEach-Object { $_.Value.Replace('"', '') })
+}
+
+function Resolve-MagpiePath([string]$Path, [hashtable]$Vars, [string]$DefaultExt) {
+    # A full path for what Windows would run, or the name as written when it cannot be found.
+    if (-not $Path) { return $null }
+    $p = $Path.Trim().Trim('"').Trim()
+    $p = Expand-MagpieVariables $p $Vars
+    if ($p -match '^\\\?\?\\' -or $p -match '^\\\\\?\\') { $p = $p.Substring(4) }
+    if ($p -match '^(?i)\\SystemRoot\\') { $p = $sysRoot + $p.Substring(11) }
+    elseif ($p -match '^(?i)System32\\') { $p = "$sysRoot\$p" }
+    $p = $p.Replace('/', '\')
+    if ($p -match '^[A-Za-z]:\\' -or $p.StartsWith('\\')) {
+        if ($DefaultExt -and -not [IO.Path]::HasExtension($p) -and (Test-MagpieFile "$p$DefaultExt")) { return "$p$DefaultExt" }
+        return $p
+    }
+    if ($p.Contains('\') -or $p.Contains('%') -or -not $p) { return $p }
+    # A bare name: System32, the Windows folder, then the machine's Path (as CreateProcess looks).
+    $key = "$p|$DefaultExt"
+    if ($resolveCache.ContainsKey($key)) { return $resolveCache[$key] }
+    $names = @($p)
+    if (-not [IO.Path]::HasExtension($p)) { $names = @("$p$DefaultExt", $p) }
+    $found = $p
+    foreach ($dir in $searchDirs) {
+        foreach ($n in $names) {
+            if (Test-MagpieFile "$dir\$n") { $found = "$dir\$n"; break }
+        }
+        if ($found -ne $p) { break }
+    }
+    $resolveCache[$key] = $found
+    $found
+}
+
+function Get-MagpieImage([string]$Launch, [hashtable]$Vars) {
+    # @{ image; launcher }: the file the entry runs, and the launcher in front of it (or $null).
+    $r = @{ image = $null; launcher = $null }
+    if (-not $Launch) { return $r }
+    $first = Split-MagpieFirst (Expand-MagpieVariables $Launch $Vars)
+    $prog = Resolve-MagpiePath $first[0] $Vars '.exe'
+    $rest = $first[1]
+    $r.image = $prog
+    $stem = [IO.Path]::GetFileNameWithoutExtension(($prog -split '\\')[-1]).ToLowerInvariant()
+    $payload = $null
+    $ext = $null
+    switch ($stem) {
+        'cmd' {
+            if ($rest -match '(?i)(?:^|\s)/[ck]\s*(.*)$') {
+                $cmdline = $Matches[1].Trim()
+                if ($cmdline.StartsWith('"') -and $cmdline.EndsWith('"') -and $cmdline.IndexOf('"', 1) -eq $cmdline.Length - 1) { $cmdline = $cmdline.Substring(1, $cmdline.Length - 2) }
+                $inner = Split-MagpieFirst $cmdline
+                $word = $inner[0].ToLowerInvariant()
+                if ($word -eq 'start' -or $word -eq 'call') {
+                    # start's first quoted argument is the window title ("" often), not the program.
+                    $more = @(Get-MagpieTokens $inner[1] | Where-Object { -not $_.StartsWith('/') })
+                    if ($word -eq 'start' -and $inner[1].TrimStart().StartsWith('"')) { $more = @($more | Select-Object -Skip 1) }
+                    $more = @($more | Where-Object { $_ })
+                    if ($more.Count) { $payload = $more[0] }
+                } elseif ($cmdBuiltins -notcontains $word -and $word) { $payload = $inner[0] }
+                $ext = '.exe'
+            }
+        }
+        'rundll32' {
+            $args1 = ($rest -replace '^(?i)(\s*/(d|sta)\b)+', '').Trim()
+            $comma = $args1.IndexOf(',')
+            if ($comma -gt 0) { $payload = $args1.Substring(0, $comma).Trim().Trim('"') } elseif ($args1) { $payload = (Split-MagpieFirst $args1)[0] }
+            $ext = '.dll'
+        }
+        'regsvr32' {
+            $toks = @(Get-MagpieTokens $rest)
+            # /i:X hands X to the DLL's DllInstall (scrobj.dll runs it as a scriptlet): X when it is a file.
+            $inst = @($toks | Where-Object { $_ -match '^(?i)[/-]i:.' } | ForEach-Object { $_.Substring(3) } | Where-Object { $_ -match '^[A-Za-z]:\\|^%|^\\\\' })
+            if ($inst.Count) { $payload = $inst[0] }
+            else { $d = @($toks | Where-Object { $_ -and $_ -notmatch '^[/-]' }); if ($d.Count) { $payload = $d[0] } }
+            $ext = '.dll'
+        }
+        { $_ -eq 'wscript' -or $_ -eq 'cscript' } {
+            $d = @(Get-MagpieTokens $rest | Where-Object { $_ -and -not $_.StartsWith('/') -and -not $_.StartsWith('-') })
+            if ($d.Count) { $payload = $d[0] }
+        }
+        'mshta' {
+            $d = @(Get-MagpieTokens $rest | Where-Object { $_ -and -not $_.StartsWith('/') })
+            if ($d.Count -and $d[0] -notmatch '^(?i)(https?|javascript|vbscript|about|file):') { $payload = $d[0] }
+        }
+        { $_ -eq 'powershell' -or $_ -eq 'pwsh' } {
+            $toks = @(Get-MagpieTokens $rest)
+            for ($k = 0; $k -lt $toks.Count - 1; $k++) {
+                if ($toks[$k] -match '^(?i)[-/]f(i|il|ile)?$') { $payload = $toks[$k + 1]; break }
+            }
+        }
+    }
+    if ($payload -and $payload -notmatch '^(?i)(https?|javascript|vbscript):') {
+        $r.launcher = $prog
+        $r.image = Resolve-MagpiePath $payload $Vars $ext
+    }
+    $r
+}
+
+# ---- images: hash and signature, each once ----------------------------------------------------
+$images = @{}
+function Get-MagpieImageFacts([string]$Path) {
+    $key = $Path.ToLowerInvariant()
+    if ($images.ContainsKey($key)) { return $images[$key] }
+    $img = @{ sha256 = $null; exists = $null; status = $null; signer = $null }
+    # Only a full path is checked: a bare name would be looked for in this session's current folder.
+    if ($hashImages -and ($Path -match '^[A-Za-z]:\\' -or $Path.StartsWith('\\'))) {
+        try {
+            $img.sha256 = (Get-FileHash -LiteralPath $Path -Algorithm SHA256 -ErrorAction Stop).Hash.ToLowerInvariant()
             $img.exists = $true
-            $sig = Get-AuthenticodeSignature -LiteralPath $r.imagePath -ErrorAction Stop
+            $sig = Get-AuthenticodeSignature -LiteralPath $Path -ErrorAction Stop
             $img.status = [string]$sig.Status
             if ($sig.SignerCertificate) { $img.signer = $sig.SignerCertificate.Subject }
         } catch {
-            if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { $img.exists = $false } else { Write-Warning "cannot check $($r.imagePath): $($_.Exception.Message)" }
+            if ($_.CategoryInfo.Category -eq 'ObjectNotFound' -or $_.Exception -is [System.IO.FileNotFoundException] -or $_.Exception -is [System.IO.DirectoryNotFoundException]) { $img.exists = $false }
+            else { Write-Warning "cannot check ${Path}: $($_.Exception.Message)" }
         }
     }
-    $images[$r.imagePath] = $img
+    $images[$key] = $img
+    $img
 }
-foreach ($r in $found) {
-    if ($r.imagePath -and $images.ContainsKey($r.imagePath)) {
-        $img = $images[$r.imagePath]
+
+function New-MagpieAutorun($Location, $Entry, $Category, $Launch, $Owner, $Enabled, $Time, $Description, $Image, [hashtable]$Vars) {
+    if (-not $Vars) { $Vars = $machineVars }
+    $launcher = $null
+    if ($Image) { $Image = Resolve-MagpiePath $Image $Vars $null }
+    else { $res = Get-MagpieImage $Launch $Vars; $Image = $res.image; $launcher = $res.launcher }
+    $r = [pscustomobject][ordered]@{
+        location = $Location; entry = $Entry; category = $Category; enabled = $Enabled; profile = $Owner
+        description = $Description; company = $null; signer = $null; signed = $null; signatureStatus = $null
+        imagePath = $Image; imageExists = $null; launchString = $Launch; launcher = $launcher; time = $Time; sha256 = $null
+    }
+    if ($Image) {
+        $img = Get-MagpieImageFacts $Image
         $r.sha256 = $img.sha256
         $r.imageExists = $img.exists
         $r.signatureStatus = $img.status
@@ -109,3 +275,175 @@ foreach ($r in $found) {
     }
     $r
 }
+
+# ---- registry autostarts ----------------------------------------------------------------------
+$hklm = $null
+$hku = $null
+try { $hklm = [Microsoft.Win32.RegistryKey]::OpenBaseKey([Microsoft.Win32.RegistryHive]::LocalMachine, [Microsoft.Win32.RegistryView]::Registry64) } catch { Write-Error -Message "cannot open HKLM: $($_.Exception.Message)" -ErrorAction Continue }
+try { $hku = [Microsoft.Win32.RegistryKey]::OpenBaseKey([Microsoft.Win32.RegistryHive]::Users, [Microsoft.Win32.RegistryView]::Registry64) } catch { Write-Error -Message "cannot open HKU: $($_.Exception.Message)" -ErrorAction Continue }
+
+# The machine's Path (what services and new logons get), for bare names.
+if ($hklm) {
+    $k = Open-MagpieKey $hklm 'HKLM' 'SYSTEM\CurrentControlSet\Control\Session Manager\Environment' 'System-wide'
+    Get-MagpieNotRead
+    if ($k) {
+        try {
+            $path = $k.GetValue('Path', $null, $noExpand)
+            if ($path) { foreach ($d in ([string]$path).Split(';')) { $d = (Expand-MagpieVariables $d.Trim() $machineVars).TrimEnd('\'); if ($d -and -not $searchDirs.Contains($d)) { $searchDirs.Add($d) } } }
+        } catch { Write-Error -Message "cannot read the machine Path: $($_.Exception.Message)" -ErrorAction Continue } finally { $k.Close() }
+    }
+}
+
+# User profiles: SID → profile folder (ProfileList), local and domain (S-1-5-21-…) and Entra ID (S-1-12-1-…).
+$userSid = '^S-1-(5-21|12-1)-[\d-]+$'
+$profiles = [ordered]@{}
+if ($hklm) {
+    $pl = Open-MagpieKey $hklm 'HKLM' 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList' 'System-wide'
+    Get-MagpieNotRead
+    if ($pl) {
+        try {
+            foreach ($sid in @($pl.GetSubKeyNames())) {
+                if ($sid -notmatch $userSid) { continue }
+                try {
+                    $pk = $pl.OpenSubKey($sid, $false)
+                    if ($pk) { $profiles[$sid] = Expand-MagpieVariables ([string]$pk.GetValue('ProfileImagePath', $null, $noExpand)) $machineVars; $pk.Close() }
+                } catch { Write-Error -Message "cannot read the profile of ${sid}: $($_.Exception.Message)" -ErrorAction Continue }
+            }
+        } catch { Write-Error -Message "cannot list ProfileList: $($_.Exception.Message)" -ErrorAction Continue } finally { $pl.Close() }
+    }
+}
+
+$hives = New-Object System.Collections.Generic.List[object]
+if ($hklm) { $hives.Add(@{ key = $hklm; name = 'HKLM'; profile = 'System-wide'; vars = $machineVars; user = $false }) }
+$loaded = @{}
+if ($hku) {
+    $sids = @()
+    try { $sids = @($hku.GetSubKeyNames()) } catch { Write-Error -Message "cannot list HKEY_USERS: $($_.Exception.Message)" -ErrorAction Continue }
+    foreach ($sid in $sids) {
+        if ($sid -notmatch $userSid) { continue }
+        $loaded[$sid] = $true
+        try { $uk = $hku.OpenSubKey($sid, $false) } catch {
+            Write-Error -Message "cannot read HKU\${sid}: $($_.Exception.Message)" -ErrorAction Continue
+            Write-MagpieStatus "HKU\$sid" 'not-read' "cannot read the user's hive: $($_.Exception.Message)" $sid
+            continue
+        }
+        if (-not $uk) { continue }
+        # The user's own folders: from the profile path, then the logon's Volatile Environment.
+        $vars = $machineVars.Clone()
+        $prof = $profiles[$sid]
+        if ($prof) {
+            $vars['USERPROFILE'] = $prof
+            $vars['APPDATA'] = "$prof\AppData\Roaming"
+            $vars['LOCALAPPDATA'] = "$prof\AppData\Local"
+            $vars['TEMP'] = "$prof\AppData\Local\Temp"
+            $vars['TMP'] = "$prof\AppData\Local\Temp"
+            if ($prof -match '^([A-Za-z]:)(\\.*)$') { $vars['HOMEDRIVE'] = $Matches[1]; $vars['HOMEPATH'] = $Matches[2] }
+            $vars['USERNAME'] = ($prof -split '\\')[-1]
+        }
+        try {
+            $ve = $uk.OpenSubKey('Volatile Environment', $false)
+            if ($ve) {
+                foreach ($n in @('APPDATA', 'LOCALAPPDATA', 'USERPROFILE', 'HOMEDRIVE', 'HOMEPATH', 'USERNAME', 'USERDOMAIN')) {
+                    $v = $ve.GetValue($n, $null, $noExpand)
+                    if ($v) { $vars[$n] = Expand-MagpieVariables ([string]$v) $vars }
+                }
+                $ve.Close()
+            }
+        } catch { Write-Warning "cannot read HKU\$sid\Volatile Environment: $($_.Exception.Message)" }
+        if (-not $vars.ContainsKey('USERPROFILE')) {
+            # Neither a profile nor a logon: the user's folders are unknown, leave them as written.
+            foreach ($n in @('APPDATA', 'LOCALAPPDATA', 'TEMP', 'TMP', 'HOMEPATH', 'USERNAME')) { $null = $vars.Remove($n) }
+        }
+        $hives.Add(@{ key = $uk; name = "HKU\$sid"; profile = $sid; vars = $vars; user = $true })
+    }
+}
+# Profiles whose hive is not loaded (the user is not logged on): their Run keys were not read.
+foreach ($sid in @($profiles.Keys)) {
+    if ($loaded.ContainsKey($sid)) { continue }
+    Write-Warning "the registry hive of $sid ($($profiles[$sid])) is not loaded (the user is not logged on): its Run keys were not read"
+    Write-MagpieStatus "HKU\$sid" 'hive-not-loaded' "the profile $($profiles[$sid]) has no loaded hive (NTUSER.DAT): the user is not logged on, so its Run keys were not read" $sid
+}
+
+$runKeys = @('SOFTWARE\Microsoft\Windows\CurrentVersion\Run', 'SOFTWARE\Microsoft\Windows\CurrentVersion\RunOnce',
+             'SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\Explorer\Run', 'SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Run',
+             'SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\RunOnce')
+foreach ($hive in $hives) {
+    foreach ($sub in $runKeys) {
+        $k = Open-MagpieKey $hive.key $hive.name $sub $hive.profile
+        Get-MagpieNotRead
+        if (-not $k) { continue }
+        try {
+            foreach ($v in (Read-MagpieValues $k "$($hive.name)\$sub" $hive.profile)) {
+                $name = $v.name
+                if (-not $name) { if (-not $v.data) { continue }; $name = '(Default)' }
+                try { New-MagpieAutorun "$($hive.name)\$sub" $name 'Logon' ([string]$v.data) $hive.profile $true $null $null $null $hive.vars }
+                catch { Write-Error -Message "cannot record $($hive.name)\$sub\${name}: $($_.Exception.Message)" -ErrorAction Continue }
+            }
+        } finally { $k.Close() }
+    }
+    # Winlogon: Shell (machine, and a user's own shell), every comma-separated Userinit entry.
+    $wl = Open-MagpieKey $hive.key $hive.name 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon' $hive.profile
+    Get-MagpieNotRead
+    if (-not $wl) { continue }
+    try {
+        $names = @('Shell')
+        if (-not $hive.user) { $names += 'Userinit' }
+        foreach ($n in $names) {
+            $data = $null
+            try { $data = $wl.GetValue($n, $null, $noExpand) } catch { Write-Error -Message "cannot read $($hive.name)\...\Winlogon\${n}: $($_.Exception.Message)" -ErrorAction Continue; continue }
+            if (-not $data) { continue }
+            foreach ($part in ([string]$data).Split(',')) {
+                if (-not $part.Trim()) { continue }
+                New-MagpieAutorun "$($hive.name)\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon" $n 'Logon' $part.Trim() $hive.profile $true $null $null $null $hive.vars
+            }
+        }
+    } finally { $wl.Close() }
+}
+foreach ($hive in $hives) { if ($hive.user) { try { $hive.key.Close() } catch { $null = $_ } } }
+
+# ---- services that can start (not disabled) ---------------------------------------------------
+try {
+    foreach ($svc in @(Get-CimInstance -ClassName Win32_Service -ErrorAction Stop)) {
+        if ($svc.StartMode -eq 'Disabled') { continue }
+        New-MagpieAutorun 'HKLM\System\CurrentControlSet\Services' $svc.Name 'Services' ([string]$svc.PathName) ([string]$svc.StartName) $true $null $svc.DisplayName $null $machineVars
+    }
+} catch {
+    Write-Error -Message "cannot list services (Win32_Service): $($_.Exception.Message)" -ErrorAction Continue
+    Write-MagpieStatus 'HKLM\System\CurrentControlSet\Services' 'not-read' "Win32_Service: $($_.Exception.Message)" 'System-wide'
+}
+
+# ---- scheduled tasks: one record per action ---------------------------------------------------
+try {
+    foreach ($task in @(Get-ScheduledTask -ErrorAction Stop)) {
+        $state = [string]$task.State
+        $date = $null
+        if ($task.Date) { try { $date = ([datetime]$task.Date).ToUniversalTime() } catch { $date = $null } }
+        foreach ($a in @($task.Actions)) {
+            if (-not $a -or -not $a.Execute) { continue }
+            $launch = (([string]$a.Execute) + ' ' + ([string]$a.Arguments)).Trim()
+            # The task runs as its principal: only machine variables are known here.
+            New-MagpieAutorun 'Task Scheduler' ($task.TaskPath + $task.TaskName) 'Tasks' $launch ([string]$task.Author) ($state -ne 'Disabled') $date $task.Description $null $machineVars
+        }
+    }
+} catch {
+    Write-Error -Message "cannot list scheduled tasks: $($_.Exception.Message)" -ErrorAction Continue
+    Write-MagpieStatus 'Task Scheduler' 'not-read' "Get-ScheduledTask: $($_.Exception.Message)" 'System-wide'
+}
+
+# ---- Startup folders (the machine's and each profile's) ---------------------------------------
+$startup = New-Object System.Collections.Generic.List[object]
+$startup.Add(@{ dir = (Expand-MagpieVariables '%ProgramData%\Microsoft\Windows\Start Menu\Programs\StartUp' $machineVars); owner = 'System-wide' })
+foreach ($sid in @($profiles.Keys)) { if ($profiles[$sid]) { $startup.Add(@{ dir = "$($profiles[$sid])\AppData\Roaming\Microsoft\Windows\Start Menu\Programs\Startup"; owner = $sid }) } }
+foreach ($s in $startup) {
+    try {
+        if (-not [IO.Directory]::Exists($s.dir)) { continue }
+        foreach ($f in [IO.Directory]::GetFiles($s.dir)) {
+            if ([IO.Path]::GetFileName($f) -eq 'desktop.ini') { continue }
+            New-MagpieAutorun $s.dir ([IO.Path]::GetFileName($f)) 'Logon' $f $s.owner $true ([IO.File]::GetLastWriteTimeUtc($f)) $null $f $machineVars
+        }
+    } catch {
+        Write-Error -Message "cannot list $($s.dir): $($_.Exception.Message)" -ErrorAction Continue
+        Write-MagpieStatus $s.dir 'not-read' "cannot list the folder: $($_.Exception.Message)" $s.owner
+    }
+}
+if ($status.keysFailed) { Write-Warning "autoruns: $($status.keysFailed) registry key(s) could not be read (status records name them); $($status.keysRead) were read" }

@@ -1,0 +1,149 @@
+// autoruns on Windows, the step alone: the real windows.ps1, composed with the prelude as the runner
+// runs it, under real pwsh, against a recorded-shape workstation (test/fixtures/windows/autoruns;
+// SOURCE.md there says where each shape comes from) whose registry is read through a stand-in for
+// [Microsoft.Win32.RegistryKey] (test/fixtures/windows/fakes.ps1). The workstation has an Entra ID
+// user and a local user logged on, a third profile whose hive is not loaded, a Run key the
+// collecting account may not open among readable ones, a Run value named PSUpdater, launch strings
+// bare, quoted, with %ProgramFiles(x86)% and per-user variables, and launchers in front of payloads.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCatalog } from '../lib/catalog.ts';
+import { buildPlan } from '../lib/plan.ts';
+import { composeScript, invocationLine, parseSummary, RECORD_DEPTH, type StepSummary } from '../lib/script.ts';
+import { AutorunRecord } from '../lib/records/schemas.ts';
+import { deriveFacts } from '../lib/triage/engine.ts';
+import { FIXTURES, pwshOrFail, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
+
+const PWSH = pwshOrFail();
+const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const ENTRA = 'S-1-12-1-3187654321-1122334455-2233445566-3344556677';
+const KIOSK = 'S-1-5-21-1111111111-2222222222-3333333333-1001';
+const OLD = 'S-1-5-21-1111111111-2222222222-3333333333-1002';
+const RUN = 'SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run';
+
+interface Run {
+  summary: StepSummary;
+  records: any[];
+  stderrLog: string;
+}
+
+function runAutoruns(host: string): Run {
+  const book = teamPlaybook('t', [{ step: 'autoruns' }]);
+  const step = buildPlan(loadCatalog([book]), 't').steps[0];
+  const script = composeScript(step, 'windows');
+  assert.ok(script, 'autoruns has a Windows script');
+  const dir = tempDir('magpie-autoruns-');
+  const stage = join(dir, 'stage');
+  mkdirSync(stage);
+  const runner = [
+    `$global:MagpieFixtureDir = ${q(join(FIXTURES, 'windows', 'autoruns', host))}`,
+    `. ${q(join(FIXTURES, 'windows', 'fakes.ps1'))}`,
+    invocationLine(script!, { params: step.params, stage, depth: RECORD_DEPTH, target: { user: 'CORP\\responder', admin: true } }),
+  ].join('\n');
+  writeFileSync(join(dir, 'run.ps1'), runner);
+  const r = spawnSync(PWSH, ['-NoProfile', '-NonInteractive', '-File', join(dir, 'run.ps1')], { encoding: 'utf8', timeout: 180_000 });
+  const { summary, rest } = parseSummary(r.stdout ?? '');
+  assert.ok(summary, `no summary from the step (exit ${r.status}):\n${rest}\n${r.stderr}`);
+  const file = (n: string) => (existsSync(join(stage, n)) ? readFileSync(join(stage, n), 'utf8') : '');
+  const records = file('records.jsonl') ? readJsonl(join(stage, 'records.jsonl')) : [];
+  for (const rec of records) {
+    const v = AutorunRecord.safeParse(rec);
+    assert.ok(v.success, `not an autorun record: ${JSON.stringify(rec)}`);
+  }
+  return { summary: summary!, records, stderrLog: file('stderr.log') };
+}
+
+let run: Run;
+test.before(() => {
+  run = runAutoruns('workstation');
+});
+const entry = (name: string, location?: string) => {
+  const found = run.records.filter((r) => r.entry === name && (!location || r.location === location));
+  assert.is(found.length, 1, `one record for ${name}${location ? ' at ' + location : ''}: ${JSON.stringify(found)}`);
+  return found[0];
+};
+const image = (r: any) => ({ imagePath: r.imagePath, launcher: r.launcher, imageExists: r.imageExists, signed: r.signed });
+
+test('the step is ok although one key could not be read: the error is counted, a status record names the key, the keys after it still come', () => {
+  assert.is(run.summary.status, 'ok', run.summary.message ?? run.stderrLog);
+  assert.is(run.summary.errors, 1, run.stderrLog);
+  assert.match(run.stderrLog, /cannot read HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\RunOnce: Requested registry access is not allowed/);
+  const denied = run.records.filter((r) => r.category === 'Status' && r.status === 'not-read');
+  assert.equal(denied.map((r) => r.location), ['HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\RunOnce']);
+  assert.not.ok(run.records.some((r) => r.entry === 'Cleanup'), 'nothing of the unreadable key is made up');
+  // Written as produced: the status record sits between the keys read before and after it.
+  const at = (r: any) => run.records.indexOf(r);
+  assert.ok(at(entry('SecurityHealth')) < at(denied[0]) && at(denied[0]) < at(entry('Adobe ARM')));
+  assert.is(entry('Adobe ARM').location, 'HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Run');
+});
+
+test('a Run value named PSUpdater is read (value names straight from the key), its script behind powershell -File', () => {
+  const r = entry('PSUpdater');
+  assert.is(r.location, `HKLM\\${RUN}`);
+  assert.equal(image(r), { imagePath: 'C:\\ProgramData\\PSUpdate\\update.ps1', launcher: 'C:\\WINDOWS\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', imageExists: true, signed: false });
+  assert.is(r.launchString, 'powershell.exe -NoProfile -WindowStyle Hidden -File "C:\\ProgramData\\PSUpdate\\update.ps1"');
+});
+
+test('environment variables anywhere in the string, %ProgramFiles(x86)% and quoted paths; the launch string stays as written', () => {
+  assert.equal(image(entry('SecurityHealth')), { imagePath: 'C:\\WINDOWS\\system32\\SecurityHealthSystray.exe', launcher: null, imageExists: true, signed: true });
+  assert.is(entry('SecurityHealth').launchString, '%windir%\\system32\\SecurityHealthSystray.exe', 'read unexpanded');
+  const agent = entry('Contoso Agent');
+  assert.equal(image(agent), { imagePath: 'C:\\Program Files (x86)\\Contoso\\Agent\\agent.exe', launcher: null, imageExists: true, signed: true });
+  assert.match(agent.signer, /^CN="Contoso Ltd"/);
+  assert.equal(image(entry('LicenseManager')), { imagePath: 'C:\\WINDOWS\\system32\\svchost.exe', launcher: null, imageExists: true, signed: true });
+  assert.equal(image(entry('UpdSvc')), { imagePath: 'C:\\ProgramData\\Updater\\upd.exe', launcher: null, imageExists: true, signed: false }, '\\??\\ prefix');
+  assert.is(entry('ContosoUpdater').imagePath, 'C:\\Program Files (x86)\\Contoso\\Agent\\cupdate.exe');
+});
+
+test('Winlogon: Shell=explorer.exe is C:\\Windows\\explorer.exe and present; every comma-separated Userinit entry is its own record', () => {
+  assert.equal(image(entry('Shell')), { imagePath: 'C:\\WINDOWS\\explorer.exe', launcher: null, imageExists: true, signed: true });
+  const userinit = run.records.filter((r) => r.entry === 'Userinit');
+  assert.equal(userinit.map((r) => [r.launchString, r.imagePath, r.signed]), [
+    ['C:\\Windows\\system32\\userinit.exe', 'C:\\Windows\\system32\\userinit.exe', true],
+    ['C:\\Windows\\system32\\ntfsmon.exe', 'C:\\Windows\\system32\\ntfsmon.exe', false],
+  ]);
+});
+
+test('an Entra ID user (S-1-12-1-…): its Run key, its own %APPDATA% and %LOCALAPPDATA%, never the collecting account\'s', () => {
+  const loc = `HKU\\${ENTRA}\\${RUN}`;
+  const one = entry('OneDrive', loc);
+  assert.is(one.profile, ENTRA);
+  assert.is(one.imagePath, 'C:\\Users\\ana.silva\\AppData\\Local\\Microsoft\\OneDrive\\OneDrive.exe');
+  assert.is(one.launchString, '"%LOCALAPPDATA%\\Microsoft\\OneDrive\\OneDrive.exe" /background');
+  assert.equal(image(entry('SyncUI', loc)), { imagePath: 'C:\\Users\\ana.silva\\AppData\\Roaming\\Sync\\syncui.dll', launcher: 'C:\\WINDOWS\\System32\\rundll32.exe', imageExists: true, signed: false });
+  assert.equal(image(entry('Helper', loc)), { imagePath: 'C:\\Users\\ana.silva\\AppData\\Roaming\\helper\\h.hta', launcher: 'C:\\WINDOWS\\System32\\mshta.exe', imageExists: false, signed: null });
+  assert.equal(image(entry('Tool', loc)), { imagePath: 'C:\\Users\\ana.silva\\Tools\\tool.exe', launcher: 'C:\\WINDOWS\\System32\\cmd.exe', imageExists: true, signed: false }, 'cmd /c start "" X');
+  assert.not.ok(run.records.some((r) => /responder/i.test(JSON.stringify(r))), 'nothing resolved with the collecting account\'s profile');
+});
+
+test('launchers: regsvr32 /i:file, a bare name through the machine Path, wscript, a quoted DLL with spaces behind rundll32, powershell -File', () => {
+  const loc = `HKU\\${KIOSK}\\${RUN}`;
+  assert.equal(image(entry('Register', loc)), { imagePath: 'C:\\Users\\kiosk\\AppData\\Local\\Temp\\x.sct', launcher: 'C:\\WINDOWS\\System32\\regsvr32.exe', imageExists: true, signed: false });
+  assert.equal(image(entry('Notes', loc)), { imagePath: 'C:\\Program Files\\Contoso\\bin\\notes.exe', launcher: null, imageExists: true, signed: true });
+  assert.equal(image(entry('Logon', loc)), { imagePath: 'C:\\Users\\kiosk\\Documents\\logon.vbs', launcher: 'C:\\WINDOWS\\System32\\wscript.exe', imageExists: true, signed: false });
+  assert.equal(image(entry('\\Contoso\\Tools refresh')), { imagePath: 'C:\\Program Files\\Contoso Tools\\ct.dll', launcher: 'C:\\WINDOWS\\system32\\rundll32.exe', imageExists: true, signed: true });
+  assert.equal(image(entry('\\Sched')), { imagePath: 'C:\\Users\\Public\\sched.ps1', launcher: 'C:\\WINDOWS\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', imageExists: true, signed: false });
+});
+
+test('a profile whose hive is not loaded is named in a status record and a warning; system profiles are not', () => {
+  const s = run.records.filter((r) => r.category === 'Status' && r.status === 'hive-not-loaded');
+  assert.equal(s.map((r) => [r.location, r.profile]), [[`HKU\\${OLD}`, OLD]]);
+  assert.match(s[0].description, /C:\\Users\\olduser/);
+  assert.match(run.stderrLog, /\[warning\] the registry hive of S-1-5-21-1111111111-2222222222-3333333333-1002 \(C:\\Users\\olduser\) is not loaded/);
+});
+
+test('triage facts: the payload behind a launcher is what the rules weigh; status records give no facts to flag', () => {
+  const sync = deriveFacts('autorun', entry('SyncUI', `HKU\\${ENTRA}\\${RUN}`))!;
+  assert.equal([sync.userWritable, sync.imageMissing, sync.bareImage], [true, false, false]);
+  const shell = deriveFacts('autorun', entry('Shell'))!;
+  assert.equal([shell.imageMissing, shell.folder], [false, 'windows-root']);
+  for (const r of run.records.filter((x) => x.category === 'Status')) {
+    const f = deriveFacts('autorun', r)!;
+    assert.equal([f.imageMissing, f.userWritable, f.targets], [false, false, []]);
+  }
+});
+
+test.run();
