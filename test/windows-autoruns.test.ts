@@ -93,7 +93,6 @@ test('environment variables anywhere in the string, %ProgramFiles(x86)% and quot
   const agent = entry('Contoso Agent');
   assert.equal(image(agent), { imagePath: 'C:\\Program Files (x86)\\Contoso\\Agent\\agent.exe', launcher: null, imageExists: true, signed: true });
   assert.match(agent.signer, /^CN="Contoso Ltd"/);
-  assert.equal(image(entry('LicenseManager')), { imagePath: 'C:\\WINDOWS\\system32\\svchost.exe', launcher: null, imageExists: true, signed: true });
   assert.equal(image(entry('UpdSvc')), { imagePath: 'C:\\ProgramData\\Updater\\upd.exe', launcher: null, imageExists: true, signed: false }, '\\??\\ prefix');
   assert.is(entry('ContosoUpdater').imagePath, 'C:\\Program Files (x86)\\Contoso\\Agent\\cupdate.exe');
 });
@@ -126,6 +125,17 @@ test('launchers: regsvr32 /i:file, a bare name through the machine Path, wscript
   assert.equal(image(entry('Logon', loc)), { imagePath: 'C:\\Users\\kiosk\\Documents\\logon.vbs', launcher: 'C:\\WINDOWS\\System32\\wscript.exe', imageExists: true, signed: false });
   assert.equal(image(entry('\\Contoso\\Tools refresh')), { imagePath: 'C:\\Program Files\\Contoso Tools\\ct.dll', launcher: 'C:\\WINDOWS\\system32\\rundll32.exe', imageExists: true, signed: true });
   assert.equal(image(entry('\\Sched')), { imagePath: 'C:\\Users\\Public\\sched.ps1', launcher: 'C:\\WINDOWS\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', imageExists: true, signed: false });
+});
+
+test('a svchost service\'s image is its ServiceDll (svchost kept as the launcher); drivers that can load, \\??\\ resolved, disabled ones left out', () => {
+  assert.equal(image(entry('LicenseManager')), { imagePath: 'C:\\WINDOWS\\System32\\LicenseManagerSvc.dll', launcher: 'C:\\WINDOWS\\system32\\svchost.exe', imageExists: true, signed: true });
+  assert.equal(image(entry('WinUpdSvc')), { imagePath: 'C:\\ProgramData\\WinUpd\\wupd.dll', launcher: 'C:\\WINDOWS\\system32\\svchost.exe', imageExists: true, signed: false });
+  assert.is(entry('WinUpdSvc').launchString, 'C:\\WINDOWS\\system32\\svchost.exe -k netsvcs');
+  const drivers = run.records.filter((r) => r.category === 'Drivers');
+  assert.equal(drivers.map((r) => [r.entry, r.imagePath, r.signed]), [
+    ['ACPI', 'C:\\WINDOWS\\system32\\drivers\\ACPI.sys', true],
+    ['wdmon', 'C:\\ProgramData\\drv\\wdmon.sys', false],
+  ]);
 });
 
 test('a profile whose hive is not loaded is named in a status record and a warning; system profiles are not', () => {

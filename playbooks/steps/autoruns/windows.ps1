@@ -255,10 +255,10 @@ function Get-MagpieImageFacts([string]$Path) {
     $img
 }
 
-function New-MagpieAutorun($Location, $Entry, $Category, $Launch, $Owner, $Enabled, $Time, $Description, $Image, [hashtable]$Vars) {
+function New-MagpieAutorun($Location, $Entry, $Category, $Launch, $Owner, $Enabled, $Time, $Description, $Image, [hashtable]$Vars, $LauncherPath) {
     if (-not $Vars) { $Vars = $machineVars }
     $launcher = $null
-    if ($Image) { $Image = Resolve-MagpiePath $Image $Vars $null }
+    if ($Image) { $Image = Resolve-MagpiePath $Image $Vars $null; if ($LauncherPath) { $launcher = Resolve-MagpiePath $LauncherPath $Vars '.exe' } }
     else { $res = Get-MagpieImage $Launch $Vars; $Image = $res.image; $launcher = $res.launcher }
     $r = [pscustomobject][ordered]@{
         location = $Location; entry = $Entry; category = $Category; enabled = $Enabled; profile = $Owner
@@ -401,15 +401,44 @@ foreach ($hive in $hives) {
 }
 foreach ($hive in $hives) { if ($hive.user) { try { $hive.key.Close() } catch { $null = $_ } } }
 
-# ---- services that can start (not disabled) ---------------------------------------------------
+# ---- services that can start (not disabled); a svchost service's image is its ServiceDll --------
+function Get-MagpieServiceDll([string]$Name) {
+    # Services\<name>\Parameters\ServiceDll (or on the service key itself, as older services keep it).
+    if (-not $hklm) { return $null }
+    foreach ($sub in @("SYSTEM\CurrentControlSet\Services\$Name\Parameters", "SYSTEM\CurrentControlSet\Services\$Name")) {
+        try {
+            $k = $hklm.OpenSubKey($sub, $false)
+            if (-not $k) { continue }
+            try { $dll = $k.GetValue('ServiceDll', $null, $noExpand) } finally { $k.Close() }
+            if ($dll) { return [string]$dll }
+        } catch { Write-Warning "cannot read HKLM\$sub\ServiceDll: $($_.Exception.Message)" }
+    }
+    return $null
+}
 try {
     foreach ($svc in @(Get-CimInstance -ClassName Win32_Service -ErrorAction Stop)) {
         if ($svc.StartMode -eq 'Disabled') { continue }
-        New-MagpieAutorun 'HKLM\System\CurrentControlSet\Services' $svc.Name 'Services' ([string]$svc.PathName) ([string]$svc.StartName) $true $null $svc.DisplayName $null $machineVars
+        $path = [string]$svc.PathName
+        $dll = $null
+        $host1 = (Split-MagpieFirst (Expand-MagpieVariables $path $machineVars))[0]
+        if ($host1 -match '(?i)(^|\\)svchost(\.exe)?$') { $dll = Get-MagpieServiceDll ([string]$svc.Name) }
+        if ($dll) { New-MagpieAutorun 'HKLM\System\CurrentControlSet\Services' $svc.Name 'Services' $path ([string]$svc.StartName) $true $null $svc.DisplayName $dll $machineVars $host1 }
+        else { New-MagpieAutorun 'HKLM\System\CurrentControlSet\Services' $svc.Name 'Services' $path ([string]$svc.StartName) $true $null $svc.DisplayName $null $machineVars }
     }
 } catch {
     Write-Error -Message "cannot list services (Win32_Service): $($_.Exception.Message)" -ErrorAction Continue
     Write-MagpieStatus 'HKLM\System\CurrentControlSet\Services' 'not-read' "Win32_Service: $($_.Exception.Message)" 'System-wide'
+}
+
+# ---- kernel and file-system drivers that can load (not disabled) ------------------------------
+try {
+    foreach ($drv in @(Get-CimInstance -ClassName Win32_SystemDriver -ErrorAction Stop)) {
+        if ($drv.StartMode -eq 'Disabled') { continue }
+        New-MagpieAutorun 'HKLM\System\CurrentControlSet\Services' $drv.Name 'Drivers' ([string]$drv.PathName) $null $true $null $drv.DisplayName $null $machineVars
+    }
+} catch {
+    Write-Error -Message "cannot list drivers (Win32_SystemDriver): $($_.Exception.Message)" -ErrorAction Continue
+    Write-MagpieStatus 'HKLM\System\CurrentControlSet\Services' 'not-read' "Win32_SystemDriver: $($_.Exception.Message)" 'System-wide'
 }
 
 # ---- scheduled tasks: one record per action ---------------------------------------------------
