@@ -71,6 +71,57 @@ function Start-MagpieProcess {
     $p
 }
 
+function ConvertTo-MagpieCommandLine {
+    # Arguments as one Windows command line, quoted the way CommandLineToArgvW and the C runtime
+    # split it again: each value arrives as exactly one argument (an account name with a space, a
+    # path), and nothing is expanded on the way (no wildcard, no variable). For Windows PowerShell
+    # 5.1, whose ProcessStartInfo has no ArgumentList.
+    param([string[]]$Arguments)
+    $parts = foreach ($a in $Arguments) {
+        if ($a -ne '' -and $a -notmatch '[\s"]') { $a; continue }
+        $sb = [Text.StringBuilder]::new()
+        $null = $sb.Append('"')
+        $slashes = 0
+        foreach ($ch in $a.ToCharArray()) {
+            if ($ch -eq [char]92) { $slashes++; continue }
+            if ($ch -eq [char]34) { $null = $sb.Append([char]92, 2 * $slashes + 1) }
+            elseif ($slashes) { $null = $sb.Append([char]92, $slashes) }
+            $null = $sb.Append($ch)
+            $slashes = 0
+        }
+        $null = $sb.Append([char]92, 2 * $slashes)
+        $null = $sb.Append('"')
+        $sb.ToString()
+    }
+    $parts -join ' '
+}
+
+function Invoke-MagpieTool {
+    # Runs a pushed tool (Windows) with exactly these arguments, stdin closed, its output read as it
+    # comes, in $OutDir; stopped after $TimeoutSec. The exit code is returned, not judged: each
+    # tool means its own by it (ProcDump returns -2 after a good dump).
+    param([string]$File, [string[]]$Arguments, [int]$TimeoutSec)
+    $psi = [Diagnostics.ProcessStartInfo]::new($File)
+    $psi.Arguments = ConvertTo-MagpieCommandLine $Arguments
+    $psi.UseShellExecute = $false
+    $psi.CreateNoWindow = $true
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.WorkingDirectory = $OutDir
+    $p = [Diagnostics.Process]::Start($psi)
+    $p.StandardInput.Close()
+    $out = $p.StandardOutput.ReadToEndAsync()
+    $err = $p.StandardError.ReadToEndAsync()
+    $timedOut = $false
+    if (-not $p.WaitForExit($TimeoutSec * 1000)) {
+        $timedOut = $true
+        try { $p.Kill() } catch { $null = $_ }
+    }
+    $p.WaitForExit()
+    [pscustomobject]@{ ExitCode = $p.ExitCode; Output = ($out.Result + $err.Result); TimedOut = $timedOut; CommandLine = $psi.Arguments }
+}
+
 function ConvertTo-MagpieTime {
     # ISO 8601 UTC, the same text on 5.1 and 7 (ConvertTo-Json differs between them).
     param($Value)

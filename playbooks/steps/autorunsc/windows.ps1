@@ -2,55 +2,6 @@
 # writes every autostart as UTF-16 CSV into $OutDir\autorunsc.csv. That file is the evidence: this
 # script emits no records; Magpie reads the file on the responder with `magpie import autoruns`'s
 # code (step.yaml records:). The pushed tool is deleted when the step ends, whatever happened.
-function ConvertTo-CommandLine {
-    # Arguments as one Windows command line, quoted the way CommandLineToArgvW and the C runtime
-    # split it again: each value arrives as exactly one argument (an account name with a space, a
-    # path), and nothing is expanded on the way (no wildcard, no variable).
-    param([string[]]$Arguments)
-    $parts = foreach ($a in $Arguments) {
-        if ($a -ne '' -and $a -notmatch '[\s"]') { $a; continue }
-        $sb = [Text.StringBuilder]::new()
-        $null = $sb.Append('"')
-        $slashes = 0
-        foreach ($ch in $a.ToCharArray()) {
-            if ($ch -eq [char]92) { $slashes++; continue }
-            if ($ch -eq [char]34) { $null = $sb.Append([char]92, 2 * $slashes + 1) }
-            elseif ($slashes) { $null = $sb.Append([char]92, $slashes) }
-            $null = $sb.Append($ch)
-            $slashes = 0
-        }
-        $null = $sb.Append([char]92, 2 * $slashes)
-        $null = $sb.Append('"')
-        $sb.ToString()
-    }
-    $parts -join ' '
-}
-
-function Invoke-Tool {
-    # Runs a pushed tool with exactly these arguments, stdin closed, its output read as it comes;
-    # stopped after $TimeoutSec. The exit code is returned, not judged: each tool means its own.
-    param([string]$File, [string[]]$Arguments, [int]$TimeoutSec)
-    $psi = [Diagnostics.ProcessStartInfo]::new($File)
-    $psi.Arguments = ConvertTo-CommandLine $Arguments
-    $psi.UseShellExecute = $false
-    $psi.CreateNoWindow = $true
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.WorkingDirectory = $OutDir
-    $p = [Diagnostics.Process]::Start($psi)
-    $p.StandardInput.Close()
-    $out = $p.StandardOutput.ReadToEndAsync()
-    $err = $p.StandardError.ReadToEndAsync()
-    $timedOut = $false
-    if (-not $p.WaitForExit($TimeoutSec * 1000)) {
-        $timedOut = $true
-        try { $p.Kill() } catch { $null = $_ }
-    }
-    $p.WaitForExit()
-    [pscustomobject]@{ ExitCode = $p.ExitCode; Output = ($out.Result + $err.Result); TimedOut = $timedOut; CommandLine = $psi.Arguments }
-}
-
 $tool = $null
 if ($Tools) { $tool = $Tools['autorunsc64.exe'] }
 if (-not $tool -or -not [IO.File]::Exists($tool)) {
@@ -72,7 +23,7 @@ $arguments = @('-accepteula', '-nobanner', '-a', '*', '-c', '-h', '-s', '-t', '-
 $code = $null
 try {
     $began = [datetime]::UtcNow
-    $run = Invoke-Tool $tool $arguments $timeoutSec
+    $run = Invoke-MagpieTool $tool $arguments $timeoutSec
     $code = $run.ExitCode
     $seconds = [math]::Round(([datetime]::UtcNow - $began).TotalSeconds, 1)
     [string]"autorunsc: $tool $($run.CommandLine)"

@@ -5,54 +5,6 @@
 # and it must be there. The pushed tool is deleted when the step ends, whatever happened.
 $MB = 1048576
 
-function ConvertTo-CommandLine {
-    # Arguments as one Windows command line, quoted the way CommandLineToArgvW and the C runtime
-    # split it again: each value arrives as exactly one argument, nothing expanded on the way.
-    param([string[]]$Arguments)
-    $parts = foreach ($a in $Arguments) {
-        if ($a -ne '' -and $a -notmatch '[\s"]') { $a; continue }
-        $sb = [Text.StringBuilder]::new()
-        $null = $sb.Append('"')
-        $slashes = 0
-        foreach ($ch in $a.ToCharArray()) {
-            if ($ch -eq [char]92) { $slashes++; continue }
-            if ($ch -eq [char]34) { $null = $sb.Append([char]92, 2 * $slashes + 1) }
-            elseif ($slashes) { $null = $sb.Append([char]92, $slashes) }
-            $null = $sb.Append($ch)
-            $slashes = 0
-        }
-        $null = $sb.Append([char]92, 2 * $slashes)
-        $null = $sb.Append('"')
-        $sb.ToString()
-    }
-    $parts -join ' '
-}
-
-function Invoke-Tool {
-    # Runs a pushed tool with exactly these arguments, stdin closed, its output read as it comes;
-    # stopped after $TimeoutSec. The exit code is returned, not judged.
-    param([string]$File, [string[]]$Arguments, [int]$TimeoutSec)
-    $psi = [Diagnostics.ProcessStartInfo]::new($File)
-    $psi.Arguments = ConvertTo-CommandLine $Arguments
-    $psi.UseShellExecute = $false
-    $psi.CreateNoWindow = $true
-    $psi.RedirectStandardInput = $true
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.WorkingDirectory = $OutDir
-    $p = [Diagnostics.Process]::Start($psi)
-    $p.StandardInput.Close()
-    $out = $p.StandardOutput.ReadToEndAsync()
-    $err = $p.StandardError.ReadToEndAsync()
-    $timedOut = $false
-    if (-not $p.WaitForExit($TimeoutSec * 1000)) {
-        $timedOut = $true
-        try { $p.Kill() } catch { $null = $_ }
-    }
-    $p.WaitForExit()
-    [pscustomobject]@{ ExitCode = $p.ExitCode; Output = ($out.Result + $err.Result); TimedOut = $timedOut; CommandLine = $psi.Arguments }
-}
-
 function Get-FileSha256 {
     param([string]$Path)
     $stream = [IO.File]::OpenRead($Path)
@@ -165,7 +117,7 @@ try {
         if (-not $safe) { $safe = 'process' }
         $asked = [IO.Path]::Combine($OutDir, "$safe-$id.dmp")
         $began = [datetime]::UtcNow
-        $run = Invoke-Tool $tool @('-accepteula', $typeSwitch, [string]$id, $asked) $timeoutSec
+        $run = Invoke-MagpieTool $tool @('-accepteula', $typeSwitch, [string]$id, $asked) $timeoutSec
         $ended = [datetime]::UtcNow
         $lines = @($run.Output -split "`r?`n" | Where-Object { $_.Trim() })
         foreach ($l in $lines) { [string]"procdump $($id): $($l.TrimEnd())" }
