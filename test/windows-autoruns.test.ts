@@ -138,6 +138,13 @@ test('a svchost service\'s image is its ServiceDll (svchost kept as the launcher
   ]);
 });
 
+test('StartupApproved: entries switched off in Task Manager (first byte odd) are enabled false, the rest true; per hive, Run and Run32', () => {
+  const state = (name: string) => entry(name).enabled;
+  assert.equal([state('SecurityHealth'), state('Contoso Agent'), state('PSUpdater'), state('Adobe ARM')], [true, false, true, false]);
+  const loc = `HKU\\${ENTRA}\\${RUN}`;
+  assert.equal([entry('OneDrive', loc).enabled, entry('Tool', loc).enabled, entry('SyncUI', loc).enabled], [true, false, true]);
+});
+
 test('a profile whose hive is not loaded is named in a status record and a warning; system profiles are not', () => {
   const s = run.records.filter((r) => r.category === 'Status' && r.status === 'hive-not-loaded');
   assert.equal(s.map((r) => [r.location, r.profile]), [[`HKU\\${OLD}`, OLD]]);

@@ -364,10 +364,32 @@ foreach ($sid in @($profiles.Keys)) {
     Write-MagpieStatus "HKU\$sid" 'hive-not-loaded' "the profile $($profiles[$sid]) has no loaded hive (NTUSER.DAT): the user is not logged on, so its Run keys were not read" $sid
 }
 
+function Get-MagpieDisabled($Base, [string]$BaseName, [string]$Which) {
+    # Explorer\StartupApproved\<Run|Run32|StartupFolder>: what Task Manager's Startup tab switched
+    # off. Each value is 12 bytes, the first 0x02/0x06 for enabled, 0x03/0x07 (low bit set) for
+    # disabled, then the FILETIME of the change. Name → $true when disabled.
+    $off = @{}
+    try {
+        $k = $Base.OpenSubKey("SOFTWARE\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\$Which", $false)
+        if (-not $k) { return $off }
+        try {
+            foreach ($n in @($k.GetValueNames())) {
+                $b = $k.GetValue($n, $null, $noExpand)
+                if ($b -is [byte[]] -and $b.Length -gt 0 -and ($b[0] -band 1)) { $off[[string]$n] = $true }
+            }
+        } finally { $k.Close() }
+    } catch { Write-Warning "cannot read $BaseName\...\StartupApproved\${Which}: $($_.Exception.Message)" }
+    $off
+}
+
 $runKeys = @('SOFTWARE\Microsoft\Windows\CurrentVersion\Run', 'SOFTWARE\Microsoft\Windows\CurrentVersion\RunOnce',
              'SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\Explorer\Run', 'SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Run',
              'SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\RunOnce')
+$approvedFor = @{ 'SOFTWARE\Microsoft\Windows\CurrentVersion\Run' = 'Run'; 'SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Run' = 'Run32' }
+$startupDisabled = @{}
 foreach ($hive in $hives) {
+    $disabled = @{ Run = (Get-MagpieDisabled $hive.key $hive.name 'Run'); Run32 = (Get-MagpieDisabled $hive.key $hive.name 'Run32') }
+    $startupDisabled[$hive.profile] = Get-MagpieDisabled $hive.key $hive.name 'StartupFolder'
     foreach ($sub in $runKeys) {
         $k = Open-MagpieKey $hive.key $hive.name $sub $hive.profile
         Get-MagpieNotRead
@@ -376,7 +398,8 @@ foreach ($hive in $hives) {
             foreach ($v in (Read-MagpieValues $k "$($hive.name)\$sub" $hive.profile)) {
                 $name = $v.name
                 if (-not $name) { if (-not $v.data) { continue }; $name = '(Default)' }
-                try { New-MagpieAutorun "$($hive.name)\$sub" $name 'Logon' ([string]$v.data) $hive.profile $true $null $null $null $hive.vars }
+                $on = -not ($approvedFor.ContainsKey($sub) -and $disabled[$approvedFor[$sub]].ContainsKey($name))
+                try { New-MagpieAutorun "$($hive.name)\$sub" $name 'Logon' ([string]$v.data) $hive.profile $on $null $null $null $hive.vars }
                 catch { Write-Error -Message "cannot record $($hive.name)\$sub\${name}: $($_.Exception.Message)" -ErrorAction Continue }
             }
         } finally { $k.Close() }
@@ -468,7 +491,9 @@ foreach ($s in $startup) {
         if (-not [IO.Directory]::Exists($s.dir)) { continue }
         foreach ($f in [IO.Directory]::GetFiles($s.dir)) {
             if ([IO.Path]::GetFileName($f) -eq 'desktop.ini') { continue }
-            New-MagpieAutorun $s.dir ([IO.Path]::GetFileName($f)) 'Logon' $f $s.owner $true ([IO.File]::GetLastWriteTimeUtc($f)) $null $f $machineVars
+            $fname = [IO.Path]::GetFileName($f)
+            $on = -not ($startupDisabled.ContainsKey($s.owner) -and $startupDisabled[$s.owner].ContainsKey($fname))
+            New-MagpieAutorun $s.dir $fname 'Logon' $f $s.owner $on ([IO.File]::GetLastWriteTimeUtc($f)) $null $f $machineVars
         }
     } catch {
         Write-Error -Message "cannot list $($s.dir): $($_.Exception.Message)" -ErrorAction Continue
