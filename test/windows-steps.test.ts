@@ -29,7 +29,8 @@ test('host-info: CIM facts become the host record with UTC times, in the recorde
   assert.is(h.bootTime, '2025-11-26T00:00:00.000Z');
   assert.equal([h.timezone, h.utcOffsetMinutes], ['Asia/Shanghai', 480], 'the step ran in the host\'s zone (China Standard Time)');
   assert.is(h.memoryBytes, 17009741824);
-  assert.equal(h.ipAddresses, ['10.20.30.42%Intel(R) Ethernet Connection (13) I219-LM', 'fe80::1c2d:3e4f:5a6b:7c8d%Intel(R) Ethernet Connection (13) I219-LM']);
+  assert.equal(h.ipAddresses, ['10.20.30.42', 'fe80::1c2d:3e4f:5a6b:7c8d'], 'addresses alone, IPv6 included, no adapter text glued on');
+  assert.equal(h.adapters.map((a: any) => [a.description, a.ipAddresses]), [['Intel(R) Ethernet Connection (13) I219-LM', ['10.20.30.42', 'fe80::1c2d:3e4f:5a6b:7c8d']]]);
 });
 
 test('processes: parents, owners, hashes (lower-case), Authenticode status and signer', () => {
@@ -60,7 +61,7 @@ test('network: states by name, owning process joined, worm fan-out to 445 visibl
   const conns = readJsonl(join(dir, 'steps', '02-network', 'records.jsonl'));
   const syn445 = conns.filter((c) => c.state === 'SynSent' && c.remotePort === 445);
   assert.is(syn445.length, 64);
-  assert.ok(syn445.every((c) => c.pid === 2300 && c.processName === 'mssecsvc'));
+  assert.ok(syn445.every((c) => c.pid === 2300 && c.processName === 'mssecsvc.exe'), 'named as the processes step names it');
   assert.ok(conns.some((c) => c.state === 'Listen' && c.localPort === 445 && c.pid === 4 && c.processName === 'System'));
   assert.ok(conns.some((c) => c.localAddress === 'fe80::1c2d:3e4f:5a6b:7c8d%12' && c.state === 'TimeWait'));
   const udp = conns.filter((c) => c.protocol === 'udp');

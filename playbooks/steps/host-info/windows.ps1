@@ -3,9 +3,14 @@ $os = Get-CimInstance -ClassName Win32_OperatingSystem
 $cs = Get-CimInstance -ClassName Win32_ComputerSystem
 $tz = [TimeZoneInfo]::Local
 $now = [DateTime]::UtcNow
+# Addresses as addresses (a parser must not meet "fe80::1%Intel(R) Ethernet"); which adapter holds
+# which is in adapters.
 $addresses = @()
+$adapters = @()
 foreach ($cfg in @(Get-CimInstance -ClassName Win32_NetworkAdapterConfiguration -Filter 'IPEnabled = True')) {
-    foreach ($a in @($cfg.IPAddress)) { if ($a) { $addresses += ('{0}%{1}' -f $a, $cfg.Description) } }
+    $own = @($cfg.IPAddress | Where-Object { $_ })
+    $addresses += $own
+    $adapters += [pscustomobject]@{ description = [string]$cfg.Description; macAddress = [string]$cfg.MACAddress; ipAddresses = $own; dnsServers = @($cfg.DNSServerSearchOrder | Where-Object { $_ }) }
 }
 $boot = $null
 if ($os.LastBootUpTime) { $boot = ([datetime]$os.LastBootUpTime).ToUniversalTime() }
@@ -30,6 +35,7 @@ if ($os.LastBootUpTime) { $boot = ([datetime]$os.LastBootUpTime).ToUniversalTime
     cpuCount         = [int]$cs.NumberOfLogicalProcessors
     memoryBytes      = [long]$cs.TotalPhysicalMemory
     ipAddresses      = $addresses
+    adapters         = $adapters
     installDate      = $(if ($os.InstallDate) { ([datetime]$os.InstallDate).ToUniversalTime() } else { $null })
     manufacturer     = $cs.Manufacturer
     model            = $cs.Model
