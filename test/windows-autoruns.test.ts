@@ -145,6 +145,15 @@ test('StartupApproved: entries switched off in Task Manager (first byte odd) are
   assert.equal([entry('OneDrive', loc).enabled, entry('Tool', loc).enabled, entry('SyncUI', loc).enabled], [true, false, true]);
 });
 
+test('a task whose security descriptor was removed (hidden from Get-ScheduledTask) is found in TaskCache\\Tree and read from its XML', () => {
+  const hidden = run.records.filter((r) => r.hidden === true);
+  assert.equal(hidden.map((r) => [r.location, r.entry, r.launchString, r.imagePath, r.signed, r.profile, r.time]), [
+    ['Task Scheduler (hidden)', '\\Microsoft\\Windows\\UpdateSvc\\Sync', 'C:\\ProgramData\\WinUpd\\winupd.exe -s', 'C:\\ProgramData\\WinUpd\\winupd.exe', false, 'NT AUTHORITY\\SYSTEM', '2025-11-20T03:14:00.000Z'],
+  ]);
+  assert.match(hidden[0].description, /security descriptor/);
+  assert.match(run.stderrLog, /\[warning\] hidden scheduled task \\Microsoft\\Windows\\UpdateSvc\\Sync/);
+});
+
 test('a profile whose hive is not loaded is named in a status record and a warning; system profiles are not', () => {
   const s = run.records.filter((r) => r.category === 'Status' && r.status === 'hive-not-loaded');
   assert.equal(s.map((r) => [r.location, r.profile]), [[`HKU\\${OLD}`, OLD]]);

@@ -482,6 +482,62 @@ try {
     Write-MagpieStatus 'Task Scheduler' 'not-read' "Get-ScheduledTask: $($_.Exception.Message)" 'System-wide'
 }
 
+# ---- tasks hidden from Task Scheduler: their security descriptor removed ------------------------
+# A task whose TaskCache\Tree key has lost its SD value (Tarrask) still runs, but Get-ScheduledTask
+# and schtasks no longer list it. Its definition is still the XML file under System32\Tasks.
+function Find-MagpieHiddenTask($Key, [string]$TaskPath) {
+    $subs = @()
+    try { $subs = @($Key.GetSubKeyNames()) } catch { Write-Warning "cannot list TaskCache\Tree$($TaskPath): $($_.Exception.Message)"; return }
+    foreach ($n in $subs) {
+        $k = $null
+        try { $k = $Key.OpenSubKey($n, $false) } catch { Write-Warning "cannot read TaskCache\Tree$TaskPath\${n}: $($_.Exception.Message)"; continue }
+        if (-not $k) { continue }
+        try {
+            $values = @($k.GetValueNames())
+            if ($values -contains 'Id' -and $values -notcontains 'SD') { "$TaskPath\$n" }
+            Find-MagpieHiddenTask $k "$TaskPath\$n"
+        } finally { $k.Close() }
+    }
+}
+if ($hklm) {
+    $tree = Open-MagpieKey $hklm 'HKLM' 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule\TaskCache\Tree' 'System-wide'
+    Get-MagpieNotRead
+    if ($tree) {
+        $hidden = @()
+        try { $hidden = @(Find-MagpieHiddenTask $tree '') } finally { $tree.Close() }
+        foreach ($t in $hidden) {
+            $why = 'its security descriptor (TaskCache\Tree SD) was removed: Get-ScheduledTask and schtasks do not list it'
+            Write-Warning "hidden scheduled task ${t}: $why"
+            $file = "$sys32\Tasks$t"
+            $xml = $null
+            try { $xml = [xml](Get-Content -LiteralPath $file -Raw -ErrorAction Stop) } catch { Write-Warning "cannot read ${file}: $($_.Exception.Message)" }
+            $execs = @()
+            $author = $null
+            $date = $null
+            $on = $true
+            if ($xml) {
+                $execs = @($xml.Task.Actions.Exec)
+                $author = [string]$xml.Task.RegistrationInfo.Author
+                if ($xml.Task.RegistrationInfo.Date) { try { $date = ([datetime]$xml.Task.RegistrationInfo.Date).ToUniversalTime() } catch { $date = $null } }
+                if ([string]$xml.Task.Settings.Enabled -eq 'false') { $on = $false }
+            }
+            $made = 0
+            foreach ($a in $execs) {
+                if (-not $a -or -not $a.Command) { continue }
+                $r = New-MagpieAutorun 'Task Scheduler (hidden)' $t 'Tasks' ((([string]$a.Command) + ' ' + ([string]$a.Arguments)).Trim()) $author $on $date "hidden task: $why" $null $machineVars
+                $r | Add-Member -NotePropertyName hidden -NotePropertyValue $true
+                $r
+                $made++
+            }
+            if (-not $made) {
+                $r = New-MagpieAutorun 'Task Scheduler (hidden)' $t 'Tasks' $null $author $on $date "hidden task: $why; no program action read from $file" $null $machineVars
+                $r | Add-Member -NotePropertyName hidden -NotePropertyValue $true
+                $r
+            }
+        }
+    }
+}
+
 # ---- Startup folders (the machine's and each profile's) ---------------------------------------
 $startup = New-Object System.Collections.Generic.List[object]
 $startup.Add(@{ dir = (Expand-MagpieVariables '%ProgramData%\Microsoft\Windows\Start Menu\Programs\StartUp' $machineVars); owner = 'System-wide' })
