@@ -1,7 +1,7 @@
 // Shared test plumbing: temp folders, the real CLI as a child process, and a clear failure
 // when PowerShell is missing (tests never skip).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { findPwsh, INSTALL_HINT } from '../lib/pwsh.ts';
 import { loadCatalog } from '../lib/catalog.ts';
 import { collect } from '../lib/collect.ts';
 import { buildPlan } from '../lib/plan.ts';
+import { composeScript, invocationLine, parseSummary, RECORD_DEPTH, type StepSummary } from '../lib/script.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -108,3 +109,45 @@ export async function collectRecordedWindowsHost(name: string, out = tempDir()):
   return r.dir;
 }
 
+
+export interface WindowsStepRun {
+  summary: StepSummary;
+  records: any[];
+  stderrLog: string;
+  stage: string;
+}
+
+/**
+ * Runs one catalog step's windows.ps1 (prelude + step, composed as for a host) under real pwsh,
+ * the Windows-only commands answered by `fakes` (dot-sourced in order, after `$global:` values
+ * from `globals` are set, `MagpieFixtureDir` first), and checks every record against `schema`.
+ */
+export function runWindowsStep(
+  stepId: string,
+  o: { fixtureDir: string; fakes: string[]; params?: Record<string, string>; globals?: Record<string, string>; schema: { safeParse(v: unknown): { success: boolean } }; admin?: boolean },
+): WindowsStepRun {
+  const pwsh = pwshOrFail();
+  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const book = teamPlaybook('t', [{ step: stepId }]);
+  const plan = buildPlan(loadCatalog([book]), 't', new Map(Object.entries(o.params ?? {}).map(([k, v]) => [`${stepId}.${k}`, v])));
+  const step = plan.steps[0];
+  const script = composeScript(step, 'windows');
+  if (!script) throw new Error(`${stepId} has no Windows script`);
+  const dir = tempDir(`magpie-${stepId}-`);
+  const stage = join(dir, 'stage');
+  mkdirSync(stage);
+  const runner = [
+    `$global:MagpieFixtureDir = ${q(o.fixtureDir)}`,
+    ...Object.entries(o.globals ?? {}).map(([k, v]) => `$global:${k} = ${q(v)}`),
+    ...o.fakes.map((f) => `. ${q(f)}`),
+    invocationLine(script, { params: step.params, stage, depth: RECORD_DEPTH, target: { user: 'CORP\\responder', admin: o.admin ?? true } }),
+  ].join('\n');
+  writeFileSync(join(dir, 'run.ps1'), runner);
+  const r = spawnSync(pwsh, ['-NoProfile', '-NonInteractive', '-File', join(dir, 'run.ps1')], { encoding: 'utf8', timeout: 180_000 });
+  const { summary, rest } = parseSummary(r.stdout ?? '');
+  if (!summary) throw new Error(`no summary from ${stepId} (exit ${r.status}):\n${rest}\n${r.stderr}`);
+  const file = (n: string) => (existsSync(join(stage, n)) ? readFileSync(join(stage, n), 'utf8') : '');
+  const records = file('records.jsonl') ? readJsonl(join(stage, 'records.jsonl')) : [];
+  for (const rec of records) if (!o.schema.safeParse(rec).success) throw new Error(`${stepId}: a record does not fit its kind: ${JSON.stringify(rec)}`);
+  return { summary, records, stderrLog: file('stderr.log'), stage };
+}

@@ -7,18 +7,12 @@
 // bare, quoted, with %ProgramFiles(x86)% and per-user variables, and launchers in front of payloads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCatalog } from '../lib/catalog.ts';
-import { buildPlan } from '../lib/plan.ts';
-import { composeScript, invocationLine, parseSummary, RECORD_DEPTH, type StepSummary } from '../lib/script.ts';
+import type { StepSummary } from '../lib/script.ts';
 import { AutorunRecord } from '../lib/records/schemas.ts';
 import { deriveFacts } from '../lib/triage/engine.ts';
-import { FIXTURES, pwshOrFail, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
+import { FIXTURES, runWindowsStep } from './helpers.ts';
 
-const PWSH = pwshOrFail();
-const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const ENTRA = 'S-1-12-1-3187654321-1122334455-2233445566-3344556677';
 const KIOSK = 'S-1-5-21-1111111111-2222222222-3333333333-1001';
 const OLD = 'S-1-5-21-1111111111-2222222222-3333333333-1002';
@@ -31,29 +25,7 @@ interface Run {
 }
 
 function runAutoruns(host: string): Run {
-  const book = teamPlaybook('t', [{ step: 'autoruns' }]);
-  const step = buildPlan(loadCatalog([book]), 't').steps[0];
-  const script = composeScript(step, 'windows');
-  assert.ok(script, 'autoruns has a Windows script');
-  const dir = tempDir('magpie-autoruns-');
-  const stage = join(dir, 'stage');
-  mkdirSync(stage);
-  const runner = [
-    `$global:MagpieFixtureDir = ${q(join(FIXTURES, 'windows', 'autoruns', host))}`,
-    `. ${q(join(FIXTURES, 'windows', 'fakes.ps1'))}`,
-    invocationLine(script!, { params: step.params, stage, depth: RECORD_DEPTH, target: { user: 'CORP\\responder', admin: true } }),
-  ].join('\n');
-  writeFileSync(join(dir, 'run.ps1'), runner);
-  const r = spawnSync(PWSH, ['-NoProfile', '-NonInteractive', '-File', join(dir, 'run.ps1')], { encoding: 'utf8', timeout: 180_000 });
-  const { summary, rest } = parseSummary(r.stdout ?? '');
-  assert.ok(summary, `no summary from the step (exit ${r.status}):\n${rest}\n${r.stderr}`);
-  const file = (n: string) => (existsSync(join(stage, n)) ? readFileSync(join(stage, n), 'utf8') : '');
-  const records = file('records.jsonl') ? readJsonl(join(stage, 'records.jsonl')) : [];
-  for (const rec of records) {
-    const v = AutorunRecord.safeParse(rec);
-    assert.ok(v.success, `not an autorun record: ${JSON.stringify(rec)}`);
-  }
-  return { summary: summary!, records, stderrLog: file('stderr.log') };
+  return runWindowsStep('autoruns', { fixtureDir: join(FIXTURES, 'windows', 'autoruns', host), fakes: [join(FIXTURES, 'windows', 'fakes.ps1')], schema: AutorunRecord });
 }
 
 let run: Run;

@@ -4,17 +4,12 @@
 // every call, so the tests see which scan was started, with which arguments, and what never ran.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCatalog } from '../lib/catalog.ts';
-import { buildPlan } from '../lib/plan.ts';
-import { composeScript, invocationLine, parseSummary, RECORD_DEPTH, type StepSummary } from '../lib/script.ts';
+import type { StepSummary } from '../lib/script.ts';
 import { DetectionRecord } from '../lib/records/schemas.ts';
-import { FIXTURES, pwshOrFail, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
+import { FIXTURES, readJsonl, runWindowsStep, tempDir } from './helpers.ts';
 
-const PWSH = pwshOrFail();
-const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 interface Call {
   command: string;
@@ -29,34 +24,17 @@ interface AvRun {
 
 /** Runs av-scan's windows.ps1 (prelude + step, as composed for a host) against one scenario folder. */
 function runAvScan(scenario: string, params: Record<string, string> = {}, opts: { admin?: boolean } = {}): AvRun {
-  const book = teamPlaybook('t', [{ step: 'av-scan' }]);
-  const plan = buildPlan(loadCatalog([book]), 't', new Map(Object.entries(params).map(([k, v]) => [`av-scan.${k}`, v])));
-  const step = plan.steps[0];
-  const script = composeScript(step, 'windows');
-  assert.ok(script, 'av-scan has a Windows script');
-  const dir = tempDir('magpie-avscan-');
-  const stage = join(dir, 'stage');
-  mkdirSync(stage);
-  const calls = join(dir, 'calls.jsonl');
+  const calls = join(tempDir('magpie-avscan-calls-'), 'calls.jsonl');
   writeFileSync(calls, '');
-  const runner = [
-    `$global:MagpieFixtureDir = ${q(join(FIXTURES, 'windows', 'av-scan', scenario))}`,
-    `$global:AvScanCallLog = ${q(calls)}`,
-    `. ${q(join(FIXTURES, 'windows', 'fakes.ps1'))}`,
-    `. ${q(join(FIXTURES, 'windows', 'av-scan', 'fakes.ps1'))}`,
-    invocationLine(script!, { params: step.params, stage, depth: RECORD_DEPTH, target: { user: 'CORP\\responder', admin: opts.admin ?? true } }),
-  ].join('\n');
-  writeFileSync(join(dir, 'run.ps1'), runner);
-  const r = spawnSync(PWSH, ['-NoProfile', '-NonInteractive', '-File', join(dir, 'run.ps1')], { encoding: 'utf8', timeout: 180_000 });
-  const { summary, rest } = parseSummary(r.stdout ?? '');
-  assert.ok(summary, `no summary from the step (exit ${r.status}):\n${rest}\n${r.stderr}`);
-  const file = (n: string) => (existsSync(join(stage, n)) ? readFileSync(join(stage, n), 'utf8') : '');
-  const records = file('records.jsonl') ? readJsonl(join(stage, 'records.jsonl')) : [];
-  for (const rec of records) {
-    const v = DetectionRecord.safeParse(rec);
-    assert.ok(v.success, `not a detection record: ${JSON.stringify(rec)}: ${v.success ? '' : v.error.message}`);
-  }
-  return { summary: summary!, records, stderrLog: file('stderr.log'), calls: readJsonl(calls) };
+  const r = runWindowsStep('av-scan', {
+    fixtureDir: join(FIXTURES, 'windows', 'av-scan', scenario),
+    globals: { AvScanCallLog: calls },
+    fakes: [join(FIXTURES, 'windows', 'fakes.ps1'), join(FIXTURES, 'windows', 'av-scan', 'fakes.ps1')],
+    params,
+    schema: DetectionRecord,
+    admin: opts.admin,
+  });
+  return { summary: r.summary, records: r.records, stderrLog: r.stderrLog, calls: readJsonl(calls) };
 }
 
 const called = (r: AvRun, command: string) => r.calls.filter((c) => c.command === command);

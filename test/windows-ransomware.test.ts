@@ -5,53 +5,20 @@
 // ransomware rule its finding, and the ransom note's text must come out as data, flattened.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCatalog } from '../lib/catalog.ts';
 import { buildPlan } from '../lib/plan.ts';
 import { DetectionRecord } from '../lib/records/schemas.ts';
-import { composeScript, invocationLine, parseSummary, RECORD_DEPTH, type StepSummary } from '../lib/script.ts';
 import { loadRules } from '../lib/triage/rules.ts';
-import { FIXTURES, pwshOrFail, readJsonl, teamPlaybook, tempDir } from './helpers.ts';
+import { FIXTURES, runWindowsStep, tempDir } from './helpers.ts';
 
-const PWSH = pwshOrFail();
-const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const rules = loadRules().filter((r) => !r.allow);
+const HERE = join(FIXTURES, 'windows', 'ransomware');
 
-interface Run {
-  summary: StepSummary;
-  records: Record<string, any>[];
-  stderrLog: string;
-}
-
-function runStep(scenario: string, params: Record<string, string>): Run {
-  const book = teamPlaybook('t', [{ step: 'ransomware-signs' }]);
-  const plan = buildPlan(loadCatalog([book]), 't', new Map(Object.entries(params).map(([k, v]) => [`ransomware-signs.${k}`, v])));
-  const step = plan.steps[0];
-  const script = composeScript(step, 'windows');
-  assert.ok(script, 'ransomware-signs has a Windows script');
-  const dir = tempDir('magpie-ransomware-');
-  const stage = join(dir, 'stage');
-  mkdirSync(stage);
-  const runner = [
-    `$global:MagpieFixtureDir = ${q(join(FIXTURES, 'windows', 'ransomware', scenario))}`,
-    `. ${q(join(FIXTURES, 'windows', 'fakes.ps1'))}`,
-    `. ${q(join(FIXTURES, 'windows', 'ransomware', 'fakes.ps1'))}`,
-    invocationLine(script!, { params: step.params, stage, depth: RECORD_DEPTH, target: { user: 'CORP\\responder', admin: true } }),
-  ].join('\n');
-  writeFileSync(join(dir, 'run.ps1'), runner);
-  const r = spawnSync(PWSH, ['-NoProfile', '-NonInteractive', '-File', join(dir, 'run.ps1')], { encoding: 'utf8', timeout: 180_000 });
-  const { summary, rest } = parseSummary(r.stdout ?? '');
-  assert.ok(summary, `no summary from the step (exit ${r.status}):\n${rest}\n${r.stderr}`);
-  const file = (n: string) => (existsSync(join(stage, n)) ? readFileSync(join(stage, n), 'utf8') : '');
-  const records = file('records.jsonl') ? readJsonl(join(stage, 'records.jsonl')) : [];
-  for (const rec of records) {
-    const v = DetectionRecord.safeParse(rec);
-    assert.ok(v.success, `not a detection record: ${JSON.stringify(rec)}: ${v.success ? '' : v.error.message}`);
-  }
-  return { summary: summary!, records, stderrLog: file('stderr.log') };
-}
+/** The step's windows.ps1 against a scenario folder (recorded CIM and bcdedit answers). */
+const runStep = (fixtureDir: string, params: Record<string, string>) =>
+  runWindowsStep('ransomware-signs', { fixtureDir, fakes: [join(FIXTURES, 'windows', 'fakes.ps1'), join(HERE, 'fakes.ps1')], params, schema: DetectionRecord });
 
 /** The built-in rules that fire on these records, by id. */
 const firing = (records: Record<string, any>[]) => [...new Set(records.flatMap((r) => rules.filter((x) => x.def.logsource.category === 'detection' && x.match(r)).map((x) => x.def.id)))].sort();
@@ -77,7 +44,7 @@ test('a healthy server: shadow copies and recovery as Windows leaves them, a sof
     'Administrator/Desktop/How to connect to the VPN.txt': 'Open the client and enter vpn.corp.example.',
   });
   plant(root, { 'Administrator/Downloads/old.lockbit': 'x' }, 40); // too old to count
-  const r = runStep('healthy-server', { Paths: root });
+  const r = runStep(join(HERE, 'healthy-server'), { Paths: root });
   assert.is(r.summary.status, 'ok', r.stderrLog);
   const state = r.records.find((x) => x.source === 'Win32_ShadowCopy');
   assert.equal([state?.shadowCopies, state?.vssStartMode, state?.newestShadowCopy], [2, 'Manual', '2025-11-26T08:00:00.000Z']);
@@ -98,7 +65,7 @@ test('an encrypted workstation: recovery off, VSS disabled, LockBit-style notes 
     // One note alone in a folder, but its text speaks of encryption and payment.
     'jdoe/Pictures/HOW_TO_DECRYPT.hta': '<html><body>Your files are encrypted. Pay 0.5 bitcoin to decrypt.</body></html>',
   });
-  const r = runStep('encrypted', { Paths: root, MinFiles: '50' });
+  const r = runStep(join(HERE, 'encrypted'), { Paths: root, MinFiles: '50' });
   assert.is(r.summary.status, 'ok', r.stderrLog);
   const by = (t: string) => r.records.filter((x) => x.type === t);
   assert.is(by('status')[0].shadowCopies, 0);
@@ -125,12 +92,12 @@ test('a source that fails is a status record with its error, the others still co
   const scenario = tempDir('magpie-rw-scenario-');
   writeFileSync(join(scenario, 'Win32_ShadowCopy.json'), '[]');
   writeFileSync(join(scenario, 'Win32_Service.json'), readFileSync(join(FIXTURES, 'windows', 'ransomware', 'healthy-server', 'Win32_Service.json')));
-  const r = runStep(join('..', '..', '..', '..', scenario), { Paths: root });
+  const r = runStep(scenario, { Paths: root });
   const bcd = r.records.find((x) => x.source === 'bcdedit');
   assert.is(bcd?.type, 'status');
   assert.match(bcd?.error, /bcdedit exited with 1: .*Access is denied/s);
   assert.ok(r.records.some((x) => x.source === 'Win32_ShadowCopy' && x.shadowCopies === 0));
-  const missing = runStep('healthy-server', { Paths: join(root, 'nope') });
+  const missing = runStep(join(HERE, 'healthy-server'), { Paths: join(root, 'nope') });
   assert.is(missing.summary.status, 'failed');
   assert.match(missing.stderrLog, /folder does not exist: .*nope/);
 });
