@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { findPwsh, INSTALL_HINT } from '../lib/pwsh.ts';
 import { loadCatalog } from '../lib/catalog.ts';
 import { collect } from '../lib/collect.ts';
-import { buildPlan } from '../lib/plan.ts';
+import { buildPlan, parseParamArgs, type Plan } from '../lib/plan.ts';
 import { composeScript, invocationLine, parseSummary, RECORD_DEPTH, type StepSummary } from '../lib/script.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -150,4 +150,13 @@ export function runWindowsStep(
   const records = file('records.jsonl') ? readJsonl(join(stage, 'records.jsonl')) : [];
   for (const rec of records) if (!o.schema.safeParse(rec).success) throw new Error(`${stepId}: a record does not fit its kind: ${JSON.stringify(rec)}`);
   return { summary, records, stderrLog: file('stderr.log'), stage };
+}
+
+/** A plan of `steps` from the catalog, with the tools of `stepId` pinned to `pin` (a stand-in's own hash) unless `pin` is null. */
+export function planWithPin(steps: unknown[], params: string[], stepId: string, pin: string | null): Plan {
+  const book = join(tempDir('magpie-book-'), 't.yaml');
+  writeFileSync(book, JSON.stringify({ name: 't', description: stepId, steps }));
+  const built = buildPlan(loadCatalog([join(book, '..')]), 't', parseParamArgs(params));
+  for (const s of built.steps) if (pin && s.stepId === stepId) s.tools = s.tools.map((t) => ({ ...t, sha256: pin }));
+  return built;
 }

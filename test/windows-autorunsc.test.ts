@@ -16,7 +16,7 @@ import { verifyEvidence } from '../lib/evidence/verify.ts';
 import { composeScript, invocationLine, parseSummary, RECORD_DEPTH } from '../lib/script.ts';
 import { importAutoruns } from '../lib/importers/autoruns.ts';
 import { AutorunRecord } from '../lib/records/schemas.ts';
-import { cli, FIXTURES, pwshOrFail, readJson, readJsonl, tempDir } from './helpers.ts';
+import { cli, FIXTURES, planWithPin, pwshOrFail, readJson, readJsonl, tempDir } from './helpers.ts';
 
 const PWSH = pwshOrFail();
 const HERE = join(FIXTURES, 'windows', 'autorunsc');
@@ -38,13 +38,7 @@ interface Run {
 }
 
 /** A one-step plan of the catalog's autorunsc step; `pin`: the stand-in's pin in place of the shipped one (null keeps the shipped one). */
-function plan(params: string[] = [], pin: string | null = STANDIN_PIN): Plan {
-  const book = join(tempDir('magpie-arc-book-'), 't.yaml');
-  writeFileSync(book, JSON.stringify({ name: 't', description: 'autorunsc', steps: [{ step: 'autorunsc' }] }));
-  const built = buildPlan(loadCatalog([join(book, '..')]), 't', parseParamArgs(params));
-  if (pin) built.steps[0].tools = built.steps[0].tools.map((t) => ({ ...t, sha256: pin }));
-  return built;
-}
+const plan = (params: string[] = [], pin: string | null = STANDIN_PIN): Plan => planWithPin([{ step: 'autorunsc' }], params, 'autorunsc', pin);
 
 async function run(opts: { tools?: 'standin' | 'none'; scenario?: 'good' | 'fail'; params?: string[]; pin?: string | null } = {}): Promise<Run> {
   const toolsDir = tempDir('magpie-arc-tools-');

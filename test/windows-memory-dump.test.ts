@@ -16,7 +16,7 @@ import { DumpRecord } from '../lib/records/schemas.ts';
 import { toolsFor } from '../lib/tools.ts';
 import { levelRank, triageFolder } from '../lib/triage/engine.ts';
 import { loadRules } from '../lib/triage/rules.ts';
-import { FIXTURES, pwshOrFail, readJson, readJsonl, tempDir } from './helpers.ts';
+import { FIXTURES, planWithPin, pwshOrFail, readJson, readJsonl, tempDir } from './helpers.ts';
 
 pwshOrFail();
 const HERE = join(FIXTURES, 'windows', 'memory-dump');
@@ -40,13 +40,7 @@ interface Run {
 }
 
 /** One playbook of `steps` (memory-dump last); the stand-in's pin in place of the shipped placeholder unless `pin` is null. */
-function plan(steps: unknown[], params: string[], pin: string | null): Plan {
-  const book = join(tempDir('magpie-md-book-'), 't.yaml');
-  writeFileSync(book, JSON.stringify({ name: 't', description: 'memory-dump', steps }));
-  const built = buildPlan(loadCatalog([join(book, '..')]), 't', parseParamArgs(params));
-  for (const s of built.steps) if (pin && s.stepId === 'memory-dump') s.tools = s.tools.map((t) => ({ ...t, sha256: pin }));
-  return built;
-}
+const plan = (steps: unknown[], params: string[], pin: string | null): Plan => planWithPin(steps, params, 'memory-dump', pin);
 
 async function run(opts: { params?: string[]; tools?: 'standin' | 'none'; pin?: string | null; failPids?: number[]; liePids?: number[]; freeSpace?: number; steps?: unknown[]; host?: string } = {}): Promise<Run> {
   const toolsDir = tempDir('magpie-md-tools-');
