@@ -122,6 +122,23 @@ function Invoke-MagpieTool {
     [pscustomobject]@{ ExitCode = $p.ExitCode; Output = ($out.Result + $err.Result); TimedOut = $timedOut; CommandLine = $psi.Arguments }
 }
 
+function Test-MagpieLink([string]$Path) {
+    # A junction or symbolic link: walks never enter one. GetAttributes throws for a path that is
+    # not there (FileInfo.Attributes would say -1: every flag).
+    try { return [bool]([IO.File]::GetAttributes($Path) -band [IO.FileAttributes]::ReparsePoint) } catch { return $false }
+}
+
+function Get-MagpieUserProfiles {
+    # Windows: the profile folders under the Users folder, Public included; never through a
+    # junction ('Default User' and 'All Users' are junctions to Default and ProgramData).
+    $drive = $env:SystemDrive
+    if (-not $drive) { $drive = 'C:' }
+    $usersDir = "$drive\Users"
+    if ($env:PUBLIC) { $usersDir = [IO.Path]::GetDirectoryName($env:PUBLIC) }
+    if (-not [IO.Directory]::Exists($usersDir)) { return }
+    foreach ($profile in [IO.Directory]::GetDirectories($usersDir)) { if (-not (Test-MagpieLink $profile)) { $profile } }
+}
+
 function ConvertTo-MagpieTime {
     # ISO 8601 UTC, the same text on 5.1 and 7 (ConvertTo-Json differs between them).
     param($Value)

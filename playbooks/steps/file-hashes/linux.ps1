@@ -16,10 +16,7 @@ $roots = New-Object System.Collections.Generic.List[string]
 if ($given.Count) {
     foreach ($p in $given) {
         if (-not $p.StartsWith('/')) { throw "file-hashes: path is not absolute: $p (give a full path such as /tmp)" }
-        $isLink = $false
-        # GetAttributes throws for a path that is not there (FileInfo.Attributes would say -1: every flag).
-        try { $isLink = [bool]([IO.File]::GetAttributes($p) -band [IO.FileAttributes]::ReparsePoint) } catch { $null = $_ }
-        if (-not ($isLink -or [IO.File]::Exists($p) -or [IO.Directory]::Exists($p))) { throw "file-hashes: path does not exist: $p" }
+        if (-not ((Test-MagpieLink $p) -or [IO.File]::Exists($p) -or [IO.Directory]::Exists($p))) { throw "file-hashes: path does not exist: $p" }
         if ($p.Length -gt 1) { $p = $p.TrimEnd('/') }
         $roots.Add($p)
     }

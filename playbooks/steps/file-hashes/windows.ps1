@@ -7,10 +7,6 @@
 $started = [datetime]::UtcNow
 
 # ---- parameters: every given path must exist, before anything runs --------------------------
-function Test-Link([string]$Path) {
-    # GetAttributes throws for a path that is not there (FileInfo.Attributes would say -1: every flag).
-    try { return [bool]([IO.File]::GetAttributes($Path) -band [IO.FileAttributes]::ReparsePoint) } catch { return $false }
-}
 $given = @($Params.Paths | Where-Object { $null -ne $_ -and $_ -ne '' })
 $roots = New-Object System.Collections.Generic.List[string]
 if ($given.Count) {
@@ -19,32 +15,27 @@ if ($given.Count) {
         if ((-not [IO.Path]::IsPathRooted($p)) -or ($p -match '^[A-Za-z]:(?![\\/])') -or ([IO.Path]::DirectorySeparatorChar -eq '\' -and $p -match '^[\\/](?![\\/])')) {
             throw "file-hashes: path is not absolute: $p (give a full path such as C:\Users\Public)"
         }
-        if (-not ((Test-Link $p) -or [IO.File]::Exists($p) -or [IO.Directory]::Exists($p))) { throw "file-hashes: path does not exist: $p" }
+        if (-not ((Test-MagpieLink $p) -or [IO.File]::Exists($p) -or [IO.Directory]::Exists($p))) { throw "file-hashes: path does not exist: $p" }
         if ($p.Length -gt 3) { $p = $p.TrimEnd('\', '/') }
         $roots.Add($p)
     }
 } else {
     $drive = $env:SystemDrive
     if (-not $drive) { $drive = 'C:' }
-    $usersDir = "$drive\Users"
-    if ($env:PUBLIC) { $usersDir = [IO.Path]::GetDirectoryName($env:PUBLIC) }
     $candidates = New-Object System.Collections.Generic.List[string]
-    if ([IO.Directory]::Exists($usersDir)) {
-        foreach ($profile in [IO.Directory]::GetDirectories($usersDir)) {
-            # 'Default User' and 'All Users' are junctions to Default and ProgramData.
-            if (Test-Link $profile) { continue }
-            if ([IO.Path]::GetFileName($profile) -eq 'Public') { continue }
-            foreach ($sub in @('AppData\Local\Temp', 'AppData\Roaming', 'Downloads', 'Desktop')) { $candidates.Add([IO.Path]::Combine($profile, $sub)) }
-        }
+    $public = @()
+    foreach ($profile in @(Get-MagpieUserProfiles)) {
+        if ([IO.Path]::GetFileName($profile) -eq 'Public') { $public += $profile; continue }
+        foreach ($sub in @('AppData\Local\Temp', 'AppData\Roaming', 'Downloads', 'Desktop')) { $candidates.Add([IO.Path]::Combine($profile, $sub)) }
     }
-    $candidates.Add([IO.Path]::Combine($usersDir, 'Public'))
+    foreach ($p in $public) { $candidates.Add($p) }
     $programData = $env:ProgramData
     if (-not $programData) { $programData = "$drive\ProgramData" }
     $candidates.Add($programData)
     $windir = $env:windir
     if (-not $windir) { $windir = "$drive\Windows" }
     $candidates.Add([IO.Path]::Combine($windir, 'Temp'))
-    foreach ($p in $candidates) { if ([IO.Directory]::Exists($p) -and -not (Test-Link $p)) { $roots.Add($p) } }
+    foreach ($p in $candidates) { if ([IO.Directory]::Exists($p) -and -not (Test-MagpieLink $p)) { $roots.Add($p) } }
     if (-not $roots.Count) { throw 'file-hashes: none of the default paths exists here; give Paths' }
 }
 $exts = New-Object 'System.Collections.Generic.HashSet[string]' ([StringComparer]::OrdinalIgnoreCase)

@@ -49,9 +49,6 @@ try {
 } catch { New-Status 'bcdedit' $_.Exception.Message }
 
 # ---- where to look -----------------------------------------------------------------------------
-function Test-Link([string]$Path) {
-    try { return [bool]([IO.File]::GetAttributes($Path) -band [IO.FileAttributes]::ReparsePoint) } catch { return $false }
-}
 $roots = New-Object System.Collections.Generic.List[string]
 $given = @($Params.Paths | Where-Object { $null -ne $_ -and $_ -ne '' })
 if ($given.Count) {
@@ -62,15 +59,10 @@ if ($given.Count) {
 } else {
     $drive = $env:SystemDrive
     if (-not $drive) { $drive = 'C:' }
-    $usersDir = "$drive\Users"
-    if ($env:PUBLIC) { $usersDir = [IO.Path]::GetDirectoryName($env:PUBLIC) }
-    if ([IO.Directory]::Exists($usersDir)) {
-        foreach ($profile in [IO.Directory]::GetDirectories($usersDir)) {
-            if (Test-Link $profile) { continue }
-            foreach ($sub in @('Desktop', 'Documents', 'Downloads', 'Pictures')) {
-                $p = [IO.Path]::Combine($profile, $sub)
-                if ([IO.Directory]::Exists($p) -and -not (Test-Link $p)) { $roots.Add($p) }
-            }
+    foreach ($profile in @(Get-MagpieUserProfiles)) {
+        foreach ($sub in @('Desktop', 'Documents', 'Downloads', 'Pictures')) {
+            $p = [IO.Path]::Combine($profile, $sub)
+            if ([IO.Directory]::Exists($p) -and -not (Test-MagpieLink $p)) { $roots.Add($p) }
         }
     }
 }
@@ -101,7 +93,7 @@ while ($folders.Count -and -not $capped) {
     $dir = $folders.Pop()
     if (-not $visited.Add($dir)) { continue }
     try {
-        foreach ($sub in [IO.Directory]::GetDirectories($dir)) { if (-not (Test-Link $sub)) { $folders.Push($sub) } }
+        foreach ($sub in [IO.Directory]::GetDirectories($dir)) { if (-not (Test-MagpieLink $sub)) { $folders.Push($sub) } }
         $files = [IO.Directory]::GetFiles($dir)
     } catch {
         Write-Warning ("ransomware-signs: cannot list {0}: {1}" -f $dir, $_.Exception.Message)
