@@ -71,12 +71,22 @@ export const PlaybookStepRef = z
     parameters: z.array(ParamDef).optional(),
     timeout: z.number().positive().max(86400).optional(),
     continueOnError: z.boolean().optional(),
+    /**
+     * A precondition. tools-present: run only where the step's pinned tools are in the responder's
+     * tools folder, else skip it saying which are missing (a file there with another hash still
+     * fails the step: that is a tampered or unvetted tool, not an absent one).
+     */
+    when: z.enum(['tools-present']).optional(),
   })
   .refine((s) => (s.step === undefined) !== (s.run === undefined), {
     message: 'a playbook step needs exactly one of `step:` (the id of a step) or `run:` (inline PowerShell)',
   })
   .refine((s) => s.run === undefined || s.id !== undefined, {
     message: 'an inline `run:` step needs an `id:`',
+  })
+  .refine((s) => s.when === undefined || s.step !== undefined, {
+    message: '`when: tools-present` belongs to a catalog step that declares tools in its step.yaml',
+    path: ['when'],
   })
   .refine((s) => s.parameters === undefined || s.run !== undefined, {
     message: '`parameters:` belongs to inline `run:` steps; a catalog step declares its parameters in its step.yaml',

@@ -14,6 +14,8 @@ export interface PlannedStep {
   kind: RecordKind;
   timeoutSec: number;
   continueOnError: boolean;
+  /** Skip, not fail, where the step's tools are not in the tools folder (playbook `when: tools-present`). */
+  onlyWithTools?: boolean;
   admin: boolean;
   params: Record<string, ParamValue>;
   /** Parameters resolved on the responder just before the step runs (lib/selectors.ts). */
@@ -105,6 +107,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
       kind: ref.kind ?? base?.def.kind ?? 'text',
       timeoutSec: ref.timeout ?? base?.def.timeout ?? 300,
       continueOnError: ref.continueOnError ?? true,
+      ...(ref.when === 'tools-present' ? { onlyWithTools: true } : {}),
       admin: base?.def.admin ?? false,
       params,
       ...(Object.keys(selectors).length ? { selectors } : {}),

@@ -80,7 +80,10 @@ function skipped(reason: string): StepOutcome {
 async function runStep(step: PlannedStep, script: string, session: Session, writer: EvidenceWriter, opts: RunnerOptions): Promise<StepOutcome> {
   const os = session.info.os;
   const resolved = await resolveTools(toolsFor(step.tools, os), opts.toolsDir);
-  if ('error' in resolved) return { status: 'failed', reason: resolved.error, partial: false, os, script };
+  if ('error' in resolved) {
+    if (resolved.missing && step.onlyWithTools) return { ...skipped(`when: tools-present, and it ${resolved.error}`), os };
+    return { status: 'failed', reason: resolved.error, partial: false, os, script };
+  }
   writer.stepStarting(step, os, script, resolved.tools);
   const stageDir = writer.stagingDir(step);
   const started = new Date();

@@ -22,18 +22,19 @@ export function toolsFor<T extends ToolPin>(tools: T[], os: OsName): T[] {
   return tools.filter((t) => !t.os || t.os.includes(os));
 }
 
-export async function resolveTools(tools: ToolPin[], toolsDir = 'tools'): Promise<{ tools: ResolvedTools } | { error: string }> {
+export async function resolveTools(tools: ToolPin[], toolsDir = 'tools'): Promise<{ tools: ResolvedTools } | { error: string; missing: boolean }> {
   const out: ResolvedTools = {};
   for (const t of tools) {
     const file = resolve(join(toolsDir, t.name));
     const pinned = t.sha256.toLowerCase();
     const what = t.description ? ` (${t.description.trim().replace(/\s+/g, ' ')})` : '';
     if (!existsSync(file)) {
-      return { error: `needs the tool ${t.name}${what} in ${resolve(toolsDir)} (SHA-256 ${pinned}); put the vendor's file there (Microsoft's tools cannot be shipped with Magpie), or pass --tools DIR` };
+      return { missing: true, error: `needs the tool ${t.name}${what} in ${resolve(toolsDir)} (SHA-256 ${pinned}); put the vendor's file there (Microsoft's tools cannot be shipped with Magpie), or pass --tools DIR` };
     }
     const actual = (await sha256File(file)).sha256;
     if (actual !== pinned) {
       return {
+        missing: false,
         error:
           `the tool ${file} has SHA-256 ${actual}, not the pinned ${pinned}${what}: a different version or a tampered file; it was not run. ` +
           `Put the pinned version there, or, once you trust this file (its vendor signature checked), pin its SHA-256 under tools: in the step's step.yaml (a team step folder given with --playbooks overrides the built-in one)`,

@@ -38,9 +38,9 @@ interface Run {
 }
 
 /** A one-step plan of the catalog's autorunsc step; `pin`: the stand-in's pin in place of the shipped one (null keeps the shipped one). */
-const plan = (params: string[] = [], pin: string | null = STANDIN_PIN): Plan => planWithPin([{ step: 'autorunsc' }], params, 'autorunsc', pin);
+const plan = (params: string[] = [], pin: string | null = STANDIN_PIN, when?: string): Plan => planWithPin([{ step: 'autorunsc', ...(when ? { when } : {}) }], params, 'autorunsc', pin);
 
-async function run(opts: { tools?: 'standin' | 'none'; scenario?: 'good' | 'fail'; params?: string[]; pin?: string | null } = {}): Promise<Run> {
+async function run(opts: { tools?: 'standin' | 'none'; scenario?: 'good' | 'fail'; params?: string[]; pin?: string | null; when?: string } = {}): Promise<Run> {
   const toolsDir = tempDir('magpie-arc-tools-');
   if ((opts.tools ?? 'standin') === 'standin') copyFileSync(STANDIN, join(toolsDir, 'autorunsc64.exe'));
   const work = tempDir('magpie-arc-');
@@ -51,7 +51,7 @@ async function run(opts: { tools?: 'standin' | 'none'; scenario?: 'good' | 'fail
   writeFileSync(startup, [`$env:AUTORUNSC_CALL_LOG = ${q(calls)}`, `$env:AUTORUNSC_CSV = ${q(CSV)}`, `$env:AUTORUNSC_SCENARIO = ${q(opts.scenario ?? 'good')}`].join('\n') + '\n');
   const out = tempDir('magpie-arc-out-');
   const [result] = await collect({
-    plan: plan(opts.params, opts.pin === undefined ? STANDIN_PIN : opts.pin),
+    plan: plan(opts.params, opts.pin === undefined ? STANDIN_PIN : opts.pin, opts.when),
     targets: ['localhost'],
     transport: 'local',
     out,
@@ -160,6 +160,28 @@ test('a wrong pin: expected and actual SHA-256, not run, and what to do', async 
   assert.equal(r.calls, []);
 });
 
+test('when: tools-present (as in full): skipped, not failed, without the tool, saying which; a file with another hash still fails; with the tool it runs', async () => {
+  const none = await run({ tools: 'none', when: 'tools-present' });
+  assert.is(none.step.status, 'skipped');
+  assert.match(none.step.reason, /^when: tools-present, and it needs the tool autorunsc64\.exe .* in \/.*magpie-arc-tools-\w+ \(SHA-256 [0-9a-f]{64}\)/);
+  assert.equal(none.calls, []);
+  const wrong = await run({ pin: null, when: 'tools-present' });
+  assert.is(wrong.step.status, 'failed', 'an unvetted or tampered tool is not an absent one');
+  assert.match(wrong.step.reason, /has SHA-256 [0-9a-f]{64}, not the pinned/);
+  assert.equal(wrong.calls, []);
+  const good = await run({ when: 'tools-present' });
+  assert.is(good.step.status, 'ok', good.step.reason);
+  assert.is(good.calls.length, 1);
+});
+
+test('when: belongs to catalog steps; an inline run: step with it, or an unknown condition, is refused naming the file', () => {
+  const dir = tempDir('magpie-arc-when-');
+  writeFileSync(join(dir, 'inline.yaml'), JSON.stringify({ name: 'inline', description: 'x', steps: [{ id: 'x', run: 'Get-Date', when: 'tools-present' }] }));
+  writeFileSync(join(dir, 'odd.yaml'), JSON.stringify({ name: 'odd', description: 'x', steps: [{ step: 'autorunsc', when: 'always' }] }));
+  assert.throws(() => buildPlan(loadCatalog([dir]), 'inline'), /inline\.yaml[\s\S]*when: tools-present. belongs to a catalog step/);
+  assert.throws(() => buildPlan(loadCatalog([dir]), 'odd'), /odd\.yaml[\s\S]*when/);
+});
+
 test('User: one account instead of every profile; an option-like value is refused before autorunsc runs', async () => {
   // A name with a space and a backslash arrives as one argument, unchanged (Windows command-line quoting).
   const one = await run({ params: ['autorunsc.User=CORP\\Jane Doe'] });
@@ -172,13 +194,16 @@ test('User: one account instead of every profile; an option-like value is refuse
   assert.equal(bad.calls, []);
 });
 
-test('magpie show prints the step for Windows; the full playbook is unchanged (a playbook step has no condition on a tool)', () => {
+test('magpie show prints the step for Windows; the full playbook runs autorunsc when the tool is present', () => {
   const book = join(tempDir('magpie-arc-show-'), 't.yaml');
   writeFileSync(book, JSON.stringify({ name: 't', description: 'autorunsc', steps: [{ step: 'autorunsc' }] }));
   const r = cli(['show', 't', '--playbooks', join(book, '..'), '--os', 'windows']);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /'-accepteula', '-nobanner', '-a', '\*', '-c', '-h', '-s', '-t', '-o', \$csv, \$user/);
-  assert.not.ok(buildPlan(loadCatalog(), 'full').steps.some((s) => s.stepId === 'autorunsc'));
+  const full = buildPlan(loadCatalog(), 'full').steps;
+  const arc = full.find((s) => s.stepId === 'autorunsc');
+  assert.ok(arc?.onlyWithTools, 'full lists autorunsc with when: tools-present');
+  assert.ok(full.some((s) => s.stepId === 'autoruns'), 'and keeps the native autoruns step');
 });
 
 test.run();

@@ -122,7 +122,7 @@ export async function cmdRun(args: string[], io: Io): Promise<number> {
   const plan = buildPlan(catalog, positionals[0], parseParamArgs(values.param as string[]));
 
   if (values['dry-run']) {
-    const lines = plan.steps.map((s) => `${String(s.index).padStart(2, '0')} ${s.id}  timeout ${s.timeoutSec}s  params ${JSON.stringify(s.params)}  os ${Object.keys(s.scripts).join(',')}`);
+    const lines = plan.steps.map((s) => `${String(s.index).padStart(2, '0')} ${s.id}  timeout ${s.timeoutSec}s  params ${JSON.stringify(s.params)}  os ${Object.keys(s.scripts).join(',')}${s.onlyWithTools ? '  when tools-present' : ''}`);
     io.out.write(`playbook ${plan.playbook.name} (sha256 ${plan.playbook.sha256})\ntargets: ${targets.map((t) => `${t.transport}:${safeLine(t.name, 80)}`).join(', ')}\n${lines.join('\n')}\n(dry run: nothing was run; \`magpie show ${plan.playbook.name}\` prints the scripts)\n`);
     return 0;
   }
