@@ -70,6 +70,17 @@ test('healthy server: Office Policies\\Explorer\\Run entries and uninstalled ven
     assert.not.ok(flagged.has(task), `${task} flagged`);
 });
 
+test('healthy server: Startup shortcuts to an application and to a plain PowerShell window are read through to their targets and not flagged', async () => {
+  const r = await triageFolder(hosts.healthy, { rules });
+  const records = readFileSync(join(hosts.healthy, 'steps', '04-autoruns', 'records.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lnk = records.filter((x) => x.shortcut).map((x) => [x.entry, x.imagePath, x.signed]);
+  assert.equal(lnk, [
+    ['USB Key.lnk', 'C:\\Program Files (x86)\\HDZB_USBKEY_NEW1G\\HDZB_USBKEY_NEW1G.exe', true],
+    ['Windows PowerShell (x86).lnk', 'C:\\Windows\\SysWOW64\\WindowsPowerShell\\v1.0\\powershell.exe', true],
+  ]);
+  assert.equal(r.findings.filter((f) => String(f.record.entry).endsWith('.lnk')).map((f) => f.rule.id), []);
+});
+
 test('infected lab: each persistence pattern is flagged at the level stated', async () => {
   const { findings } = await triageFolder(hosts.lab, { rules });
   const got = new Set(rows(findings));
@@ -102,6 +113,8 @@ test('infected lab: each persistence pattern is flagged at the level stated', as
     'high magpie-autorun-unsigned-user-writable: MicrosoftEdgeAutoLaunch',
     // Microsoft's certificate on a file that no longer matches it is not a known publisher's program.
     'high magpie-autorun-policies-run: OneNote Tray',
+    // A USB worm's Startup shortcut: cmd renames its hidden scripts and starts one.
+    'high magpie-autorun-shortcut-interpreter: Photos.lnk',
   ];
   assert.equal(expected.filter((e) => !got.has(e)), [], 'missed');
   // Nothing high about the machine's own software.
@@ -112,7 +125,7 @@ test('infected lab: each persistence pattern is flagged at the level stated', as
 test('every built-in Windows rule left out of the infected golden fires on the lab machine or the healthy server', async () => {
   const fired = new Set<string>();
   for (const dir of [hosts.lab, hosts.healthy]) for (const f of (await triageFolder(dir, { rules })).findings) fired.add(f.rule.id);
-  for (const id of ['magpie-autorun-stale-vendor', 'magpie-autorun-policies-run-vendor', 'magpie-autorun-lookalike-name', 'magpie-autorun-fake-system-folder', 'magpie-process-fake-system-folder', 'magpie-process-script-host'])
+  for (const id of ['magpie-autorun-shortcut-interpreter', 'magpie-autorun-stale-vendor', 'magpie-autorun-policies-run-vendor', 'magpie-autorun-lookalike-name', 'magpie-autorun-fake-system-folder', 'magpie-process-fake-system-folder', 'magpie-process-script-host'])
     assert.ok(fired.has(id), `${id} fires`);
 });
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { StepSummary } from '../lib/script.ts';
 import { AutorunRecord } from '../lib/records/schemas.ts';
 import { deriveFacts } from '../lib/triage/engine.ts';
+import { loadRules } from '../lib/triage/rules.ts';
 import { FIXTURES, runWindowsStep } from './helpers.ts';
 
 const ENTRA = 'S-1-12-1-3187654321-1122334455-2233445566-3344556677';
@@ -142,6 +143,53 @@ test('triage facts: the payload behind a launcher is what the rules weigh; statu
     const f = deriveFacts('autorun', r)!;
     assert.equal([f.imageMissing, f.userWritable, f.targets], [false, false, []]);
   }
+});
+
+const STARTUP_KIOSK = 'C:\\Users\\kiosk\\AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs\\Startup';
+const STARTUP_ALL = 'C:\\ProgramData\\Microsoft\\Windows\\Start Menu\\Programs\\StartUp';
+
+test('Startup folders: a shortcut is what it starts (target and arguments, read from its bytes), other files are themselves, desktop.ini is not an autostart', () => {
+  const usb = entry('USB Key.lnk', STARTUP_ALL);
+  assert.equal(image(usb), { imagePath: 'C:\\Program Files (x86)\\HDZB_USBKEY_NEW1G\\HDZB_USBKEY_NEW1G.exe', launcher: null, imageExists: true, signed: true });
+  assert.is(usb.shortcut, `${STARTUP_ALL}\\USB Key.lnk`);
+  assert.is(usb.profile, 'System-wide');
+  // A USB worm's shortcut: cmd opens the folder, then runs the program beside it.
+  const worm = entry('DeviceManager.lnk', STARTUP_KIOSK);
+  assert.is(worm.launchString, 'C:\\Windows\\System32\\cmd.exe /c start _ & _\\DeviceManager.exe & exit');
+  assert.equal([worm.launcher, worm.imagePath, worm.profile], ['C:\\Windows\\System32\\cmd.exe', '_\\DeviceManager.exe', KIOSK]);
+  // Padded arguments: what Windows runs, not what Explorer's Target box shows.
+  const padded = entry('Documents.lnk', STARTUP_KIOSK);
+  assert.match(padded.launchString, /^C:\\Windows\\System32\\cmd\.exe \/c "set PATH=.*dokazatelstva\.zip.*unzip\.exe/s);
+  const broken = entry('broken.lnk', STARTUP_KIOSK);
+  assert.equal([broken.launchString, broken.imagePath], [null, null]);
+  assert.match(broken.description, /^shortcut not read: cut short: 60 bytes/);
+  assert.match(run.stderrLog, /shortcut C:\\Users\\kiosk\\.*\\broken\.lnk: cut short/);
+  const bat = entry('svc.bat', STARTUP_KIOSK);
+  assert.equal([bat.imagePath, bat.imageExists], [`${STARTUP_KIOSK}\\svc.bat`, true]);
+  assert.not.ok(run.records.some((r) => r.entry === 'desktop.ini'));
+});
+
+test('scheduled tasks with a COM-handler action: the image is the class\'s InprocServer32 DLL, variables expanded; an unregistered class is said, with no image made up', () => {
+  const sounds = entry('\\Microsoft\\Windows\\Multimedia\\SystemSoundsService');
+  assert.equal([sounds.imagePath, sounds.signed, sounds.comHandler, sounds.launchString], ['C:\\WINDOWS\\System32\\PlaySndSrv.dll', true, '{2DEA658F-54C1-4227-AF9B-260AB5FC3543}', '{2DEA658F-54C1-4227-AF9B-260AB5FC3543}']);
+  const odd = entry('\\OneDrive Reporting');
+  assert.equal([odd.imagePath, odd.signed, odd.launchString], ['C:\\Users\\Public\\Libraries\\odrep.dll', false, '{5C2B8A1E-7D3F-4E96-9A0B-1F2E3D4C5B6A} telemetry']);
+  const orphan = entry('\\Orphan handler');
+  assert.equal([orphan.imagePath, orphan.enabled], [null, false]);
+  assert.match(orphan.description, /COM handler \{00000000-1111-2222-3333-444444444444\} is not registered under HKLM\\SOFTWARE\\Classes\\CLSID/);
+});
+
+test('rules on them: shortcuts handing a command line to cmd fire magpie-autorun-shortcut-interpreter, an application\'s shortcut does not; an unsigned COM handler in Public is high', () => {
+  const rules = loadRules();
+  const fired = (r: any) => {
+    const rec = { ...r, facts: deriveFacts('autorun', r) };
+    return rules.filter((x) => x.def.logsource.category === 'autorun' && x.match(rec)).map((x) => x.def.id).sort();
+  };
+  assert.ok(fired(entry('DeviceManager.lnk')).includes('magpie-autorun-shortcut-interpreter'));
+  assert.ok(fired(entry('Documents.lnk')).includes('magpie-autorun-shortcut-interpreter'));
+  assert.equal(fired(entry('USB Key.lnk')), []);
+  assert.equal(fired(entry('\\Microsoft\\Windows\\Multimedia\\SystemSoundsService')), []);
+  assert.ok(fired(entry('\\OneDrive Reporting')).includes('magpie-autorun-unsigned-user-writable'));
 });
 
 test.run();

@@ -133,6 +133,25 @@ function Split-MagpieFirst([string]$Text) {
     return @($w[0], $(if ($w.Count -gt 1) { $w[1] } else { '' }))
 }
 
+function Split-MagpieCommands([string]$Text) {
+    # A cmd line's commands, split at & | && || outside quotes (^ escapes the next character).
+    $parts = New-Object System.Collections.Generic.List[string]
+    $cur = New-Object System.Text.StringBuilder
+    $quoted = $false
+    for ($i = 0; $i -lt $Text.Length; $i++) {
+        $c = $Text[$i]
+        if ($c -eq '^' -and -not $quoted -and $i + 1 -lt $Text.Length) { $null = $cur.Append($Text[$i + 1]); $i++; continue }
+        if ($c -eq '"') { $quoted = -not $quoted }
+        if (-not $quoted -and ($c -eq '&' -or $c -eq '|')) {
+            if ($cur.Length) { $parts.Add($cur.ToString().Trim()); $null = $cur.Clear() }
+            continue
+        }
+        $null = $cur.Append($c)
+    }
+    if ($cur.ToString().Trim()) { $parts.Add($cur.ToString().Trim()) }
+    @($parts | Where-Object { $_ })
+}
+
 function Get-MagpieTokens([string]$Text) {
     # Arguments as the C runtime splits them (quotes removed), near enough for finding a file.
     @([regex]::Matches($Text, '(?:"[^"]*"|[^\s"])+') | ForEach-Object { $_.Value.Replace('"', '') })
@@ -183,16 +202,32 @@ function Get-MagpieImage([string]$Launch, [hashtable]$Vars) {
         'cmd' {
             if ($rest -match '(?i)(?:^|\s)/[ck]\s*(.*)$') {
                 $cmdline = $Matches[1].Trim()
-                if ($cmdline.StartsWith('"') -and $cmdline.EndsWith('"') -and $cmdline.IndexOf('"', 1) -eq $cmdline.Length - 1) { $cmdline = $cmdline.Substring(1, $cmdline.Length - 2) }
-                $inner = Split-MagpieFirst $cmdline
-                $word = $inner[0].ToLowerInvariant()
-                if ($word -eq 'start' -or $word -eq 'call') {
-                    # start's first quoted argument is the window title ("" often), not the program.
-                    $more = @(Get-MagpieTokens $inner[1] | Where-Object { -not $_.StartsWith('/') })
-                    if ($word -eq 'start' -and $inner[1].TrimStart().StartsWith('"')) { $more = @($more | Select-Object -Skip 1) }
-                    $more = @($more | Where-Object { $_ })
-                    if ($more.Count) { $payload = $more[0] }
-                } elseif ($cmdBuiltins -notcontains $word -and $word) { $payload = $inner[0] }
+                # cmd /c "...": cmd drops the first quote and the last one, whatever is between.
+                if ($cmdline.StartsWith('"') -and $cmdline.LastIndexOf('"') -gt 0) { $cmdline = $cmdline.Substring(1, $cmdline.LastIndexOf('"') - 1) + $cmdline.Substring($cmdline.LastIndexOf('"') + 1) }
+                # Each command joined by & | && ||: the first program with an executable extension,
+                # else the first program at all (start/call run their first argument, built-ins nothing).
+                $firstAny = $null
+                foreach ($seg in @(Split-MagpieCommands $cmdline)) {
+                    # A block's opening ( and an echo-off @ are not part of the program.
+                    $seg = $seg.TrimStart('(', '@', ' ')
+                    $inner = Split-MagpieFirst $seg
+                    $word = ($seg -split '\s+')[0].TrimEnd(')').ToLowerInvariant()
+                    if ($word -match '^[<>]' -or @('else', 'do', 'not', 'exist') -contains $word) { continue }
+                    if (($inner[0] -replace '(?i)\(x86\)', '').Contains('(')) { $inner = @(($seg -split '\s+')[0].TrimEnd(')'), '') }
+                    $cand = $null
+                    if ($word -eq 'start' -or $word -eq 'call') {
+                        $after = $seg.TrimStart().Substring($word.Length)
+                        $more = @(Get-MagpieTokens $after | Where-Object { -not $_.StartsWith('/') })
+                        # start's first quoted argument is the window title ("" often), not the program.
+                        if ($word -eq 'start' -and $after.TrimStart().StartsWith('"')) { $more = @($more | Select-Object -Skip 1) }
+                        $more = @($more | Where-Object { $_ })
+                        if ($more.Count) { $cand = $more[0] }
+                    } elseif ($word -and $cmdBuiltins -notcontains $word -and $word -notmatch '^[(@]') { $cand = $inner[0] }
+                    if (-not $cand) { continue }
+                    if (-not $firstAny) { $firstAny = $cand }
+                    if ($cand -match '(?i)\.(exe|com|bat|cmd|dll|scr|ps1|vbs|vbe|js|jse|wsf|hta|cpl)$') { $payload = $cand; break }
+                }
+                if (-not $payload) { $payload = $firstAny }
                 $ext = '.exe'
             }
         }
@@ -231,6 +266,122 @@ function Get-MagpieImage([string]$Launch, [hashtable]$Vars) {
     }
     $r
 }
+
+# ---- shortcuts (.lnk, MS-SHLLINK) -------------------------------------------------------------
+# Read from the file's bytes, not through WScript.Shell: no COM object to create, nothing resolved
+# or contacted (a shortcut to a UNC path is never looked up), and a damaged or hostile file is an
+# error for that one entry. The target is LinkInfo's local or network path, else the
+# environment-variable block's, else the path the ID list spells (volume, then file entries with
+# their long names), else the relative path beside the shortcut.
+$ansiCodePage = $null
+try { $ansiCodePage = [Text.Encoding]::GetEncoding([Globalization.CultureInfo]::CurrentCulture.TextInfo.ANSICodePage) } catch { $ansiCodePage = [Text.Encoding]::GetEncoding(28591) }
+function Read-MagpieLinkString([byte[]]$B, [int]$At, [bool]$Wide) {
+    if ($At -lt 0 -or $At -ge $B.Length) { throw "a string offset ($At) points outside the file" }
+    $end = $At
+    if ($Wide) {
+        while ($end + 1 -lt $B.Length -and ($B[$end] -ne 0 -or $B[$end + 1] -ne 0)) { $end += 2 }
+        return [Text.Encoding]::Unicode.GetString($B, $At, $end - $At)
+    }
+    while ($end -lt $B.Length -and $B[$end] -ne 0) { $end++ }
+    $ansiCodePage.GetString($B, $At, $end - $At)
+}
+function Get-MagpieIdListPath([byte[]]$B, [int]$At, [int]$End) {
+    $parts = New-Object System.Collections.Generic.List[string]
+    $p = $At
+    while ($p + 2 -le $End) {
+        $size = [BitConverter]::ToUInt16($B, $p)
+        if ($size -eq 0) { break }
+        if ($size -lt 3 -or $p + $size -gt $End) { return $null }
+        $type = $B[$p + 2]
+        if ($type -eq 0x1F) { }
+        elseif (($type -band 0x70) -eq 0x20) {
+            if (-not ($type -band 0x01)) { return $null }
+            $parts.Clear(); $parts.Add((Read-MagpieLinkString $B ($p + 3) $false).TrimEnd('\'))
+        } elseif (($type -band 0x70) -eq 0x30) {
+            $name = Read-MagpieLinkString $B ($p + 14) ([bool]($type -band 0x04))
+            # The long name is in the BEEF0004 extension block; its offset depends on its version.
+            for ($q = $p + 14; $q + 8 -le $p + $size; $q += 2) {
+                if ([BitConverter]::ToUInt32($B, $q + 4) -ne [uint32]3203334148) { continue }
+                $ver = [BitConverter]::ToUInt16($B, $q + 2)
+                $off = $(if ($ver -ge 9) { 46 } elseif ($ver -ge 8) { 42 } elseif ($ver -ge 7) { 38 } elseif ($ver -ge 3) { 20 } else { 0 })
+                if ($off -and $q + $off -lt $p + $size) { $long = Read-MagpieLinkString $B ($q + $off) $true; if ($long) { $name = $long } }
+                break
+            }
+            $parts.Add($name)
+        } else { return $null }
+        $p += $size
+    }
+    if ($parts.Count -lt 2 -or $parts[0] -notmatch '^[A-Za-z]:$') { return $null }
+    $parts -join '\'
+}
+function ConvertFrom-MagpieShellLink([byte[]]$B) {
+    # @{ target; arguments; workingDir; relativePath; error }
+    $r = @{ target = $null; arguments = $null; workingDir = $null; relativePath = $null; error = $null }
+    try {
+        if ($B.Length -lt 4 -or [BitConverter]::ToUInt32($B, 0) -ne 0x4C) { throw 'not a shell link (it does not start with the 0x4C header size)' }
+        if ($B.Length -lt 0x4C) { throw "cut short: $($B.Length) bytes, less than the 76-byte header" }
+        $flags = [BitConverter]::ToUInt32($B, 0x14)
+        $wide = [bool]($flags -band 0x80)
+        $p = 0x4C
+        $idPath = $null
+        if ($flags -band 0x01) {
+            $idSize = [BitConverter]::ToUInt16($B, $p)
+            $idPath = Get-MagpieIdListPath $B ($p + 2) ([Math]::Min($B.Length, $p + 2 + $idSize))
+            $p += 2 + $idSize
+        }
+        $infoPath = $null
+        if ($flags -band 0x02) {
+            $li = $p
+            $liSize = [BitConverter]::ToUInt32($B, $li)
+            $liHeader = [BitConverter]::ToUInt32($B, $li + 4)
+            $liFlags = [BitConverter]::ToUInt32($B, $li + 8)
+            $suffix = ''
+            if ($liHeader -ge 0x24 -and [BitConverter]::ToUInt32($B, $li + 32)) { $suffix = Read-MagpieLinkString $B ($li + [BitConverter]::ToUInt32($B, $li + 32)) $true }
+            elseif ([BitConverter]::ToUInt32($B, $li + 24)) { $suffix = Read-MagpieLinkString $B ($li + [BitConverter]::ToUInt32($B, $li + 24)) $false }
+            if ($liFlags -band 0x01) {
+                if ($liHeader -ge 0x24 -and [BitConverter]::ToUInt32($B, $li + 28)) { $base = Read-MagpieLinkString $B ($li + [BitConverter]::ToUInt32($B, $li + 28)) $true }
+                else { $base = Read-MagpieLinkString $B ($li + [BitConverter]::ToUInt32($B, $li + 16)) $false }
+                $infoPath = $base + $suffix
+            } elseif ($liFlags -band 0x02) {
+                $cn = $li + [BitConverter]::ToUInt32($B, $li + 20)
+                $netOff = [BitConverter]::ToUInt32($B, $cn + 8)
+                if ($netOff -gt 0x14) { $net = Read-MagpieLinkString $B ($cn + [BitConverter]::ToUInt32($B, $cn + 20)) $true }
+                else { $net = Read-MagpieLinkString $B ($cn + $netOff) $false }
+                $infoPath = $(if ($suffix) { "$net\$suffix" } else { $net })
+            }
+            $p += $liSize
+        }
+        $strings = @{}
+        foreach ($bit in 0x04, 0x08, 0x10, 0x20, 0x40) {
+            if (-not ($flags -band $bit)) { continue }
+            $count = [BitConverter]::ToUInt16($B, $p)
+            # Windows reads at most 260 characters of the name, relative path and working folder and
+            # goes on from there: padded shortcuts hide their real arguments behind an overlong one.
+            if ($bit -le 0x10 -and $count -gt 260) { $count = 260 }
+            $len = $(if ($wide) { 2 * $count } else { $count })
+            # A count past the end (padded or cut files) gives what is there, as Explorer shows it.
+            if ($p + 2 + $len -gt $B.Length) { $len = [Math]::Max(0, $B.Length - $p - 2); if ($wide) { $len -= $len % 2 } }
+            $strings[$bit] = $(if ($wide) { [Text.Encoding]::Unicode.GetString($B, $p + 2, $len) } else { $ansiCodePage.GetString($B, $p + 2, $len) })
+            $p += 2 + $len
+        }
+        $envPath = $null
+        while ($p + 8 -le $B.Length) {
+            $size = [BitConverter]::ToUInt32($B, $p)
+            if ($size -lt 8 -or $p + $size -gt $B.Length) { break }
+            if ([BitConverter]::ToUInt32($B, $p + 4) -eq [uint32]2684354561 -and $size -ge 0x314) {
+                $envPath = Read-MagpieLinkString $B ($p + 268) $true
+                if (-not $envPath) { $envPath = Read-MagpieLinkString $B ($p + 8) $false }
+            }
+            $p += $size
+        }
+        $r.arguments = $strings[0x20]
+        $r.workingDir = $strings[0x10]
+        $r.relativePath = $strings[0x08]
+        foreach ($t in $infoPath, $envPath, $idPath) { if ($t) { $r.target = $t; break } }
+    } catch { $r.error = "$_" }
+    $r
+}
+# ---- end of shortcuts ---------------------------------------------------------------------------
 
 # ---- images: hash and signature, each once ----------------------------------------------------
 $images = @{}
@@ -465,13 +616,55 @@ try {
 }
 
 # ---- scheduled tasks: one record per action ---------------------------------------------------
+# A COM-handler action runs the class's in-process server (taskhostw loads the DLL): that DLL is
+# the image, looked up where the 64-bit task host looks, HKLM\SOFTWARE\Classes\CLSID.
+$comServers = @{}
+function Get-MagpieComServer([string]$ClassId) {
+    $id = $ClassId.Trim()
+    if ($comServers.ContainsKey($id)) { return $comServers[$id] }
+    $found = $null
+    if ($hklm -and $id -match '^\{[0-9A-Fa-f-]{36}\}$') {
+        foreach ($kind in 'InprocServer32', 'LocalServer32') {
+            try {
+                $k = $hklm.OpenSubKey("SOFTWARE\Classes\CLSID\$id\$kind", $false)
+                if ($k) { try { $v = $k.GetValue('', $null, $noExpand); if ($v) { $found = @{ path = [string]$v; kind = $kind } } } finally { $k.Close() } }
+            } catch { Write-Warning "cannot read HKLM\SOFTWARE\Classes\CLSID\$id\${kind}: $($_.Exception.Message)" }
+            if ($found) { break }
+        }
+    }
+    $comServers[$id] = $found
+    $found
+}
+function New-MagpieComTask($Location, $Entry, $ClassId, $Data, $Author, $Enabled, $Time, $Description) {
+    $launch = (([string]$ClassId) + ' ' + ([string]$Data)).Trim()
+    $com = Get-MagpieComServer ([string]$ClassId)
+    if (-not $com) {
+        $why = "COM handler $ClassId is not registered under HKLM\SOFTWARE\Classes\CLSID"
+        Write-Warning "task ${Entry}: $why"
+        $desc = (@($Description, $why) | Where-Object { $_ }) -join '; '
+        $r = New-MagpieAutorun $Location $Entry 'Tasks' $launch $Author $Enabled $Time $desc $null $machineVars
+        $r.imagePath = $null
+        $r | Add-Member -NotePropertyName comHandler -NotePropertyValue ([string]$ClassId)
+        return $r
+    }
+    $image = $com.path
+    if ($com.kind -eq 'LocalServer32') { $image = (Split-MagpieFirst (Expand-MagpieVariables $com.path $machineVars))[0] }
+    $r = New-MagpieAutorun $Location $Entry 'Tasks' $launch $Author $Enabled $Time $Description $image $machineVars
+    $r | Add-Member -NotePropertyName comHandler -NotePropertyValue ([string]$ClassId)
+    $r
+}
 try {
     foreach ($task in @(Get-ScheduledTask -ErrorAction Stop)) {
         $state = [string]$task.State
         $date = $null
         if ($task.Date) { try { $date = ([datetime]$task.Date).ToUniversalTime() } catch { $date = $null } }
         foreach ($a in @($task.Actions)) {
-            if (-not $a -or -not $a.Execute) { continue }
+            if (-not $a) { continue }
+            if ($a.PSObject.Properties['ClassId'] -and $a.ClassId) {
+                New-MagpieComTask 'Task Scheduler' ($task.TaskPath + $task.TaskName) $a.ClassId $a.Data ([string]$task.Author) ($state -ne 'Disabled') $date $task.Description
+                continue
+            }
+            if (-not $a.Execute) { continue }
             $launch = (([string]$a.Execute) + ' ' + ([string]$a.Arguments)).Trim()
             # The task runs as its principal: only machine variables are known here.
             New-MagpieAutorun 'Task Scheduler' ($task.TaskPath + $task.TaskName) 'Tasks' $launch ([string]$task.Author) ($state -ne 'Disabled') $date $task.Description $null $machineVars
@@ -512,11 +705,13 @@ if ($hklm) {
             $xml = $null
             try { $xml = [xml](Get-Content -LiteralPath $file -Raw -ErrorAction Stop) } catch { Write-Warning "cannot read ${file}: $($_.Exception.Message)" }
             $execs = @()
+            $coms = @()
             $author = $null
             $date = $null
             $on = $true
             if ($xml) {
                 $execs = @($xml.Task.Actions.Exec)
+                $coms = @($xml.Task.Actions.ComHandler)
                 $author = [string]$xml.Task.RegistrationInfo.Author
                 if ($xml.Task.RegistrationInfo.Date) { try { $date = ([datetime]$xml.Task.RegistrationInfo.Date).ToUniversalTime() } catch { $date = $null } }
                 if ([string]$xml.Task.Settings.Enabled -eq 'false') { $on = $false }
@@ -525,6 +720,13 @@ if ($hklm) {
             foreach ($a in $execs) {
                 if (-not $a -or -not $a.Command) { continue }
                 $r = New-MagpieAutorun 'Task Scheduler (hidden)' $t 'Tasks' ((([string]$a.Command) + ' ' + ([string]$a.Arguments)).Trim()) $author $on $date "hidden task: $why" $null $machineVars
+                $r | Add-Member -NotePropertyName hidden -NotePropertyValue $true
+                $r
+                $made++
+            }
+            foreach ($c in $coms) {
+                if (-not $c -or -not $c.ClassId) { continue }
+                $r = New-MagpieComTask 'Task Scheduler (hidden)' $t ([string]$c.ClassId) ([string]$c.Data) $author $on $date "hidden task: $why"
                 $r | Add-Member -NotePropertyName hidden -NotePropertyValue $true
                 $r
                 $made++
@@ -539,21 +741,49 @@ if ($hklm) {
 }
 
 # ---- Startup folders (the machine's and each profile's) ---------------------------------------
+# A shortcut is recorded with what it starts (its target and arguments); any other file as itself.
 $startup = New-Object System.Collections.Generic.List[object]
 $startup.Add(@{ dir = (Expand-MagpieVariables '%ProgramData%\Microsoft\Windows\Start Menu\Programs\StartUp' $machineVars); owner = 'System-wide' })
 foreach ($sid in @($profiles.Keys)) { if ($profiles[$sid]) { $startup.Add(@{ dir = "$($profiles[$sid])\AppData\Roaming\Microsoft\Windows\Start Menu\Programs\Startup"; owner = $sid }) } }
+# A user's shortcut may use %APPDATA% and the like: that user's, as for the hive's Run keys.
+$userVars = @{}
+foreach ($h in $hives) { if ($h.user) { $userVars[$h.profile] = $h.vars } }
 foreach ($s in $startup) {
-    try {
-        if (-not [IO.Directory]::Exists($s.dir)) { continue }
-        foreach ($f in [IO.Directory]::GetFiles($s.dir)) {
-            if ([IO.Path]::GetFileName($f) -eq 'desktop.ini') { continue }
-            $fname = [IO.Path]::GetFileName($f)
-            $on = -not ($startupDisabled.ContainsKey($s.owner) -and $startupDisabled[$s.owner].ContainsKey($fname))
-            New-MagpieAutorun $s.dir $fname 'Logon' $f $s.owner $on ([IO.File]::GetLastWriteTimeUtc($f)) $null $f $machineVars
-        }
-    } catch {
+    $files = @()
+    try { $files = @(Get-ChildItem -LiteralPath $s.dir -Force -File -ErrorAction Stop) }
+    catch {
+        if ($_.CategoryInfo.Category -eq 'ObjectNotFound') { continue }
         Write-Error -Message "cannot list $($s.dir): $($_.Exception.Message)" -ErrorAction Continue
         Write-MagpieStatus $s.dir 'not-read' "cannot list the folder: $($_.Exception.Message)" $s.owner
+        continue
+    }
+    $vars = $(if ($userVars.ContainsKey($s.owner)) { $userVars[$s.owner] } else { $machineVars })
+    foreach ($f in $files) {
+        $fname = $f.Name
+        if ($fname -eq 'desktop.ini') { continue }
+        $path = "$($s.dir)\$fname"
+        $on = -not ($startupDisabled.ContainsKey($s.owner) -and $startupDisabled[$s.owner].ContainsKey($fname))
+        $time = $f.LastWriteTimeUtc
+        if ($fname -notmatch '(?i)\.lnk$') {
+            New-MagpieAutorun $s.dir $fname 'Logon' $path $s.owner $on $time $null $path $vars
+            continue
+        }
+        $bytes = $null
+        try { $bytes = [IO.File]::ReadAllBytes($f.FullName) } catch { Write-Warning "cannot read ${path}: $($_.Exception.Message)" }
+        $link = $(if ($null -ne $bytes) { ConvertFrom-MagpieShellLink $bytes } else { @{ error = 'not readable' } })
+        $target = $link.target
+        if (-not $target -and $link.relativePath) { $target = [IO.Path]::GetFullPath([IO.Path]::Combine($s.dir, $link.relativePath)) -replace '/', '\' }
+        if ($link.error -or -not $target) {
+            $why = $(if ($link.error) { $link.error } else { 'no target path in it' })
+            Write-Warning "shortcut ${path}: $why"
+            New-MagpieAutorun $s.dir $fname 'Logon' $null $s.owner $on $time "shortcut not read: $why" $null $vars
+            continue
+        }
+        $launch = $(if ($target.Contains(' ')) { "`"$target`"" } else { $target })
+        if ($link.arguments) { $launch = "$launch $($link.arguments)" }
+        $r = New-MagpieAutorun $s.dir $fname 'Logon' $launch $s.owner $on $time $null $null $vars
+        $r | Add-Member -NotePropertyName shortcut -NotePropertyValue $path
+        $r
     }
 }
 if ($status.keysFailed) { Write-Warning "autoruns: $($status.keysFailed) registry key(s) could not be read (status records name them); $($status.keysRead) were read" }
