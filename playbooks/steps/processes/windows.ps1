@@ -14,6 +14,9 @@ foreach ($wp in @(Get-CimInstance -ClassName Win32_Process)) {
     if ($path -and -not $images.ContainsKey($path)) { $images[$path] = [pscustomobject]@{ sha256 = $null; status = $null; signer = $null } }
     $start = $null
     if ($wp.CreationDate) { $start = ([datetime]$wp.CreationDate).ToUniversalTime() }
+    # CPU time so far (kernel + user, in 100 ns units): a miner has burnt hours of it.
+    $cpu = $null
+    if ($null -ne $wp.KernelModeTime -and $null -ne $wp.UserModeTime) { $cpu = [math]::Round(([double]$wp.KernelModeTime + [double]$wp.UserModeTime) / 1e7, 2) }
     $procs.Add([pscustomobject]@{
         pid             = $procId
         ppid            = [int]$wp.ParentProcessId
@@ -27,6 +30,7 @@ foreach ($wp in @(Get-CimInstance -ClassName Win32_Process)) {
         signer          = $null
         signed          = $null
         sessionId       = [int]$wp.SessionId
+        cpuSeconds      = $cpu
     })
 }
 foreach ($path in @($images.Keys)) {
