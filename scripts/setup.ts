@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // Provisions what Magpie needs on a responder workstation: PowerShell 7 from the .NET global tool.
-// With --test, also what the test suite needs: Debian's Chromium for the report test.
+// With --test, also what the test suite needs: Debian's Chromium for the report test, and
+// libevtx-utils (evtxexport) for the .evtx import test.
 // Runs from `npm install` (postinstall), `npm test` (--test) and `npm run setup`; safe to run again.
 import { existsSync } from 'node:fs';
 import { $ } from 'zx';
@@ -41,7 +42,11 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`magpie setup: PowerShell ${v.stdout.trim()} at ${pwsh}`);
-  if (process.argv.includes('--test')) return ensureChromium();
+  if (process.argv.includes('--test')) {
+    const chromium = await ensureChromium();
+    const evtx = await ensureEvtxexport();
+    return chromium || evtx;
+  }
   return 0;
 }
 
@@ -60,6 +65,29 @@ async function ensureChromium(): Promise<number> {
   const r = await $({ env })`apt-get install -y --no-install-recommends chromium`.nothrow();
   if (r.exitCode !== 0 || !existsSync(path)) {
     console.error(`magpie setup: apt-get install chromium failed:\n${r.stderr.slice(-2000)}`);
+    return 1;
+  }
+  return 0;
+}
+
+/** libyal's evtxexport (Debian's libevtx-utils), which `magpie import evtx` runs: for the .evtx import test. */
+async function ensureEvtxexport(): Promise<number> {
+  if ((await $`which evtxexport`.nothrow()).exitCode === 0) return 0;
+  const root = process.getuid?.() === 0;
+  const apt = (await $`which apt-get`.nothrow()).exitCode === 0;
+  if (!root || !apt) {
+    console.error('magpie setup: the .evtx import test needs evtxexport. Install Debian\'s package (sudo apt-get install libevtx-utils).');
+    return 1;
+  }
+  console.log('magpie setup: installing evtxexport for the .evtx import test (apt-get install libevtx-utils)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = await $({ env })`apt-get install -y --no-install-recommends libevtx-utils`.nothrow();
+  if (r.exitCode !== 0) {
+    await $({ env })`apt-get update`.nothrow();
+    r = await $({ env })`apt-get install -y --no-install-recommends libevtx-utils`.nothrow();
+  }
+  if (r.exitCode !== 0 || (await $`which evtxexport`.nothrow()).exitCode !== 0) {
+    console.error(`magpie setup: apt-get install libevtx-utils failed:\n${r.stderr.slice(-2000)}`);
     return 1;
   }
   return 0;

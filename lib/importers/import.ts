@@ -2,30 +2,73 @@
 // file kept under files/), marked as imported. Several kinds may be imported together for one
 // host (a netstat and a tasklist): one folder, one step per source, so triage joins them; the
 // manifest says the sources were captured separately (a PID may have been reused in between).
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.ts';
-import { sha256Text } from '../evidence/hash.ts';
+import { sha256File, sha256Text } from '../evidence/hash.ts';
 import { EvidenceWriter } from '../evidence/writer.ts';
 import type { Plan, PlannedStep } from '../plan.ts';
 import { importAutoruns } from './autoruns.ts';
 import { importDefender } from './defender.ts';
+import { importEvtx } from './evtx.ts';
 import { importNetstat } from './netstat.ts';
 import { importProcessCsv } from './processes-csv.ts';
 import { importTasklist } from './tasklist.ts';
-import type { ImportOptions, Importer } from './types.ts';
+import type { Imported, ImportOptions, Importer } from './types.ts';
+import type { RecordKind } from '../definitions.ts';
 import { importVelociraptor } from './velociraptor.ts';
 import type { DateOrder } from './dates.ts';
 
-export const IMPORTERS: Record<string, { importer: Importer; what: string }> = {
+/**
+ * A kind read from its file as a stream (a tool run on it, records handed over one by one), for
+ * sources too large for memory: the records go to onRecord, in order, awaited.
+ */
+export type StreamImporter = (file: string, onRecord: (r: Record<string, unknown>) => void | Promise<void>) => Promise<{ kind: RecordKind; count: number; warnings: string[] }>;
+
+/** The in-memory form of a stream-only kind: says how to read it instead. */
+const streamOnly = (kind: string): Importer => (_buf: Buffer, name: string): Imported => {
+  throw new InputError(`${kind} is read from the file itself, as a stream (magpie import ${kind} FILE, importSources), not from a buffer`, { file: name });
+};
+
+export const IMPORTERS: Record<string, { importer: Importer; what: string; stream?: StreamImporter }> = {
   autoruns: { importer: importAutoruns, what: 'autorunsc -c CSV (UTF-16 or UTF-8), -x XML, or the CSV through Import-Csv | ConvertTo-Json' },
   netstat: { importer: importNetstat, what: 'netstat -ano / -anob / -an text' },
   tasklist: { importer: importTasklist, what: 'tasklist /fo csv, tasklist /v' },
   'processes-csv': { importer: importProcessCsv, what: 'Get-Process or Get-CimInstance Win32_Process | Export-Csv' },
   defender: { importer: importDefender, what: 'Get-MpThreatDetection, Get-MpComputerStatus or Get-MpPreference JSON; Defender events from Get-WinEvent | ConvertTo-Json, an evtx parser\'s JSON, or wevtutil qe /f:xml' },
   velociraptor: { importer: importVelociraptor, what: 'Velociraptor JSONL: Windows.Network.NetstatEnriched, Windows.System.Pslist, Windows.Sys.StartupItems, Windows.Sysinternals.Autoruns' },
+  evtx: { importer: streamOnly('evtx'), stream: (file, onRecord) => importEvtx(file, onRecord), what: 'Windows event logs (.evtx), every event, read with libyal\'s evtxexport (apt-get install libevtx-utils)' },
 };
+
+/** A stream kind's records written to stage/records.jsonl as they come (the stage is removed on failure). */
+async function stageStream(stream: StreamImporter, file: string): Promise<{ stage: string; result: Imported & { count: number }; size: number; sha256: string }> {
+  const stage = mkdtempSync(join(tmpdir(), 'magpie-import-'));
+  try {
+    const out = createWriteStream(join(stage, 'records.jsonl'));
+    const closed = new Promise<void>((resolve, reject) => {
+      out.once('error', reject);
+      out.once('close', resolve);
+    });
+    let r;
+    try {
+      r = await stream(file, async (rec) => {
+        if (!out.write(JSON.stringify(rec) + '\n')) await new Promise<void>((resolve, reject) => {
+          out.once('drain', resolve);
+          out.once('error', reject);
+        });
+      });
+    } finally {
+      out.end();
+      await closed;
+    }
+    const { sha256, size } = await sha256File(file);
+    return { stage, result: { kind: r.kind, records: [], warnings: r.warnings, count: r.count }, size, sha256 };
+  } catch (e) {
+    rmSync(stage, { recursive: true, force: true });
+    throw e;
+  }
+}
 
 /** One source file and the kind it is read as. */
 export interface ImportSource {
@@ -54,16 +97,30 @@ export async function importSources(sources: ImportSource[], opts: ImportRunOpti
   const kinds = [...new Set(sources.map((s) => s.kind))];
   const label = kinds.join('+');
   const several = sources.length > 1 && kinds.length > 1;
-  // Parse everything first: bad input stops before any folder exists.
-  const parsed = sources.map(({ kind, file }) => {
-    let buf: Buffer;
-    try {
-      buf = readFileSync(file);
-    } catch (e) {
-      throw new InputError(`cannot read: ${(e as Error).message}`, { file });
+  // Parse everything first: bad input stops before any folder exists. A stream kind's records are
+  // staged in a temporary records.jsonl as they come, not held in memory.
+  const parsed: { kind: string; file: string; size: number; sha256: string; result: Imported & { count: number }; stage?: string }[] = [];
+  try {
+    for (const { kind, file } of sources) {
+      const stream = IMPORTERS[kind].stream;
+      if (stream) {
+        const s = await stageStream(stream, file);
+        parsed.push({ kind, file, ...s });
+        continue;
+      }
+      let buf: Buffer;
+      try {
+        buf = readFileSync(file);
+      } catch (e) {
+        throw new InputError(`cannot read: ${(e as Error).message}`, { file });
+      }
+      const result = IMPORTERS[kind].importer(buf, file, { dateOrder: opts.dateOrder });
+      parsed.push({ kind, file, size: buf.length, sha256: sha256Text(buf), result: { ...result, count: result.records.length } });
     }
-    return { kind, file, buf, result: IMPORTERS[kind].importer(buf, file, { dateOrder: opts.dateOrder }) };
-  });
+  } catch (e) {
+    for (const p of parsed) if (p.stage) rmSync(p.stage, { recursive: true, force: true });
+    throw e;
+  }
   const steps: PlannedStep[] = parsed.map(({ kind, file, result }, i) => ({
     index: i + 1,
     id: `import-${kind}`,
@@ -85,25 +142,29 @@ export async function importSources(sources: ImportSource[], opts: ImportRunOpti
   const plan: Plan = { playbook: { name: `import-${label}`, file: '(magpie import)', sha256: sha256Text(`import-${label}`), params: playbookParams }, steps };
   const writer = EvidenceWriter.create({ root: opts.out, caseId: opts.caseId, targetName: opts.host, transport: 'import', plan, operator: opts.operator });
   writer.setImported(
-    { kind: label, files: parsed.map(({ file, buf, kind }) => ({ name: basename(file), size: buf.length, sha256: sha256Text(buf), kind })), ...(several ? { capturedSeparately: true } : {}) },
+    { kind: label, files: parsed.map(({ file, size, sha256, kind }) => ({ name: basename(file), size, sha256, kind })), ...(several ? { capturedSeparately: true } : {}) },
     opts.host,
   );
   const warnings: string[] = [];
   let records = 0;
-  for (const [i, { file, result }] of parsed.entries()) {
-    const stage = mkdtempSync(join(tmpdir(), 'magpie-import-'));
-    try {
-      writeFileSync(join(stage, 'records.jsonl'), result.records.map((r) => JSON.stringify(r) + '\n').join(''));
-      writeFileSync(join(stage, 'stderr.log'), result.warnings.map((w) => `[warning] ${w}\n`).join(''));
-      mkdirSync(join(stage, 'files'));
-      copyFileSync(file, join(stage, 'files', basename(file)));
-      const started = new Date();
-      await writer.recordStep(steps[i], { status: 'ok', reason: null, partial: false, os: null, fetched: stage, started, ended: new Date() });
-    } finally {
-      rmSync(stage, { recursive: true, force: true });
+  try {
+    for (const [i, { file, result, stage: staged }] of parsed.entries()) {
+      const stage = staged ?? mkdtempSync(join(tmpdir(), 'magpie-import-'));
+      try {
+        if (!staged) writeFileSync(join(stage, 'records.jsonl'), result.records.map((r) => JSON.stringify(r) + '\n').join(''));
+        writeFileSync(join(stage, 'stderr.log'), result.warnings.map((w) => `[warning] ${w}\n`).join(''));
+        mkdirSync(join(stage, 'files'));
+        copyFileSync(file, join(stage, 'files', basename(file)));
+        const started = new Date();
+        await writer.recordStep(steps[i], { status: 'ok', reason: null, partial: false, os: null, fetched: stage, started, ended: new Date() });
+      } finally {
+        rmSync(stage, { recursive: true, force: true });
+      }
+      records += result.count;
+      warnings.push(...result.warnings);
     }
-    records += result.records.length;
-    warnings.push(...result.warnings);
+  } finally {
+    for (const p of parsed) if (p.stage) rmSync(p.stage, { recursive: true, force: true });
   }
   const dir = await writer.finish('complete');
   return { dir, records, warnings };

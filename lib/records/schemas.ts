@@ -112,6 +112,22 @@ export const FileRecord = z.looseObject({
   modified: opt(iso),
 });
 
+/**
+ * One Windows event (an .evtx record, lib/importers/evtx.ts). `data`: EventData's <Data Name=…>
+ * pairs (unnamed Data as Data1, Data2…), or for a UserData event its leaf elements by name.
+ */
+export const EventRecord = z.looseObject({
+  channel: z.string(),
+  provider: z.string(),
+  eventId: z.number().int().nonnegative(),
+  time: iso,
+  computer: opt(z.string()),
+  recordId: opt(z.number().int().nonnegative()),
+  level: opt(z.number().int().nonnegative()),
+  user: opt(z.string()),
+  data: z.record(z.string(), z.string().nullable()),
+});
+
 export const RECORD_SCHEMAS: Record<RecordKind, z.ZodType<Record<string, unknown>>> = {
   host: HostRecord,
   process: ProcessRecord,
@@ -121,6 +137,7 @@ export const RECORD_SCHEMAS: Record<RecordKind, z.ZodType<Record<string, unknown
   dump: DumpRecord,
   file: FileRecord,
   text: z.looseObject({}),
+  event: EventRecord,
 };
 
 export type HostRecord = z.infer<typeof HostRecord>;
@@ -128,3 +145,4 @@ export type ProcessRecord = z.infer<typeof ProcessRecord>;
 export type ConnectionRecord = z.infer<typeof ConnectionRecord>;
 export type AutorunRecord = z.infer<typeof AutorunRecord>;
 export type DetectionRecord = z.infer<typeof DetectionRecord>;
+export type EventRecord = z.infer<typeof EventRecord>;
