@@ -7,7 +7,8 @@ import { safeLine } from '../text.ts';
 import { levelRank } from '../triage/engine.ts';
 import { Intel, iocFileWarning, loadIocFile } from '../triage/intel.ts';
 import { runTriage } from '../triage/output.ts';
-import { loadRules } from '../triage/rules.ts';
+import { loadRuleSet } from '../triage/rules.ts';
+import { skipKind, type SigmaLoad } from '../sigma/load.ts';
 import type { VtOptions } from '../triage/virustotal.ts';
 
 /** Host run folders (those with a manifest.json) at or below each argument, three levels deep at most. */
@@ -33,7 +34,8 @@ export async function cmdTriage(args: string[], io: Io): Promise<number> {
     'vt-cache': { type: 'string' },
   });
   if (positionals.length === 0) throw new InputError('triage takes one or more evidence folders (a host run, a host or a case folder)');
-  const rules = loadRules(values.rules as string[], !values['no-builtin-rules']);
+  const { rules, sigma } = loadRuleSet(values.rules as string[], !values['no-builtin-rules']);
+  reportSigma(sigma, io);
   const intel = new Intel();
   // A bad line is skipped with one warning per file (--strict-ioc: the first one stops triage);
   // a file that gives nothing is said so, and still listed in triage.json.
@@ -77,4 +79,16 @@ export async function cmdTriage(args: string[], io: Io): Promise<number> {
   }
   if (values.json) io.out.write(JSON.stringify({ hosts: summaries }) + '\n');
   return 0;
+}
+
+/** One line per Sigma rule that was skipped or failed, then the count by reason. */
+function reportSigma(sigma: SigmaLoad, io: Io): void {
+  const read = sigma.rules.length + sigma.skipped.length + sigma.failed.length;
+  if (!read) return;
+  for (const s of sigma.skipped) io.err.write(`magpie: sigma: skipped ${safeLine(s.rule, 200)} (${safeLine(s.file, 300)}): ${safeLine(s.reason, 500)}\n`);
+  for (const f of sigma.failed) io.err.write(`magpie: sigma: failed ${safeLine(f.file, 300)}: ${safeLine(f.error, 500)}\n`);
+  const by = new Map<string, number>();
+  for (const s of sigma.skipped) by.set(skipKind(s.reason), (by.get(skipKind(s.reason)) ?? 0) + 1);
+  const reasons = [...by].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ');
+  io.err.write(`magpie: sigma: ${read} rules read: ${sigma.rules.length} loaded, ${sigma.skipped.length} skipped${reasons ? ` (${reasons})` : ''}, ${sigma.failed.length} failed\n`);
 }

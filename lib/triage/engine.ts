@@ -4,13 +4,25 @@ import type { RecordKind } from '../definitions.ts';
 import type { Manifest } from '../evidence/manifest.ts';
 import { readManifest, readRecords, type Located, type RecordRef } from '../records/reader.ts';
 import { iocFindingInfo, type Intel, type IocMatch } from './intel.ts';
-import { getField, type Rec } from './matcher.ts';
+import { getField, type Predicate, type Rec } from './matcher.ts';
 import type { Level } from './rule-def.ts';
 import { allowedBy, type CompiledRule } from './rules.ts';
 
 export interface Finding {
   id: string;
-  rule: { id: string; title: string; level: Level; tags: string[]; description: string; source: 'rule' | 'ioc' | 'virustotal'; file?: string };
+  rule: {
+    id: string;
+    title: string;
+    level: Level;
+    tags: string[];
+    description: string;
+    source: 'rule' | 'sigma' | 'ioc' | 'virustotal';
+    file?: string;
+    author?: string | null;
+    references?: string[];
+    falsepositives?: string[];
+    license?: string | null;
+  };
   host: string;
   kind: RecordKind;
   /** The record that matched (for a correlation: the joined process, or the first record). */
@@ -82,24 +94,40 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   const problems: string[] = [];
   const findings: Finding[] = [];
   const counts: TriageResult['counts'] = {};
-  const byKind = new Map<RecordKind, CompiledRule[]>();
+  // Each rule once per record kind it reads (a Sigma rule may read several, each its own way).
+  const byKind = new Map<RecordKind, { rule: CompiledRule; match: Predicate }[]>();
   const allowlists = opts.rules.filter((r) => r.allow);
   const suppressed: Suppressed[] = [];
-  for (const r of opts.rules.filter((x) => !x.allow)) byKind.set(r.def.logsource.category, [...(byKind.get(r.def.logsource.category) ?? []), r]);
+  const add = (k: RecordKind, rule: CompiledRule, match: Predicate) => byKind.set(k, [...(byKind.get(k) ?? []), { rule, match }]);
+  for (const r of opts.rules.filter((x) => !x.allow)) {
+    if (r.targets) for (const [k, m] of Object.entries(r.targets)) add(k as RecordKind, r, m!);
+    else add(r.def.logsource.category, r, r.match);
+  }
   const groups = new Map<CompiledRule, Map<string, Group>>();
   // Facts are derived for Windows records only (a Linux host says so in its host record).
   let linux = false;
 
   const addFinding = (f: Omit<Finding, 'id' | 'host'>) => findings.push({ ...f, id: '', host });
-  const ruleInfo = (r: CompiledRule): Finding['rule'] => ({ id: r.def.id, title: r.def.title, level: r.def.level, tags: r.def.tags, description: r.def.description.trim(), source: 'rule', file: r.file });
+  const ruleInfo = (r: CompiledRule): Finding['rule'] => ({
+    id: r.def.id,
+    title: r.def.title,
+    level: r.def.level,
+    tags: r.def.tags,
+    description: r.def.description.trim(),
+    source: r.sigma ? 'sigma' : 'rule',
+    file: r.file,
+    // A community rule's attribution travels with its findings (SigmaHQ: Detection Rule License).
+    ...(r.sigma ? { author: r.def.author ?? null, references: r.def.references, falsepositives: r.def.falsepositives, license: r.sigma.license } : {}),
+  });
 
   const evaluate = (ref: RecordRef) => {
     counts[ref.kind] = (counts[ref.kind] ?? 0) + 1;
     const before = findings.length;
     const facts = linux ? undefined : deriveFacts(ref.kind, ref.record);
     if (facts) ref.record.facts = facts;
-    for (const rule of byKind.get(ref.kind) ?? []) {
-      if (!rule.match(ref.record)) continue;
+    for (const { rule, match } of byKind.get(ref.kind) ?? []) {
+      if (rule.os && rule.os !== (linux ? 'linux' : 'windows')) continue;
+      if (!match(ref.record)) continue;
       const allowed = allowlists.length ? allowedBy(allowlists, rule.def.id, ref.record) : undefined;
       if (allowed) {
         suppressed.push({ rule: rule.def.id, allowlist: allowed.list, entry: allowed.entry, location: { file: ref.file, line: ref.line } });
@@ -174,7 +202,7 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   for (const f of findings) if (f.kind === 'process') flaggedBy.set(f.record, [...new Set([...(flaggedBy.get(f.record) ?? []), f.rule.id])]);
 
   // Pass 2: everything else, streamed.
-  const rest: RecordKind[] = ['connection', 'autorun', 'detection', 'dump', 'file'];
+  const rest: RecordKind[] = ['connection', 'autorun', 'detection', 'dump', 'file', 'event'];
   for await (const ref of readRecords(dir, manifest, rest, (p) => problems.push(p))) {
     if (ref.kind === 'connection' && typeof ref.record.pid === 'number') {
       const p = byPid.get(ref.record.pid)?.record;

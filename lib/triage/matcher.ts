@@ -47,24 +47,166 @@ function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
 }
 
+export interface MatchOptions {
+  /**
+   * Sigma's own semantics (rules from the Sigma repository): pySigma's escaping (`\\` a
+   * backslash, `\*` a star), wildcards inside contains/startswith/endswith, `re` case-sensitive
+   * unless `|i`, keyword lists, and the value modifiers (base64, wide, windash, expand, fieldref).
+   * Magpie's own rules keep their simpler reading (re case-insensitive).
+   */
+  sigma?: boolean;
+  /** Looks a rule's field up in a record (a pipeline's field mapping); getField when absent. */
+  resolve?: (r: Rec, field: string) => unknown;
+  /** `%name%` placeholders for `|expand`. */
+  placeholders?: Record<string, string[]>;
+  /** Filled while compiling: every field the rule names (for mapping checks). */
+  fields?: Set<string>;
+}
+
+const SIGMA_MODIFIERS = new Set([...MODIFIERS, 'base64', 'base64offset', 'wide', 'utf16le', 'utf16be', 'utf16', 'windash', 'expand', 'fieldref', 'i', 'm', 's']);
+
+/** A Sigma string as parts: text, or a wildcard (`*` any run, `?` one character). */
+type Part = string | { w: '*' | '?' };
+
+/** pySigma's escaping: `\\` is a backslash, `\*` and `\?` are the characters, any other `\x` stays. */
+function sigmaParts(text: string): Part[] {
+  const parts: Part[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\' && i + 1 < text.length && ['*', '?', '\\'].includes(text[i + 1])) cur += text[++i];
+    else if (c === '*' || c === '?') {
+      if (cur) parts.push(cur);
+      cur = '';
+      parts.push({ w: c });
+    } else cur += c;
+  }
+  if (cur) parts.push(cur);
+  return parts;
+}
+
+function partsToRegExp(parts: Part[], flags: string): RegExp {
+  const body = parts.map((p) => (typeof p === 'string' ? p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') : p.w === '*' ? '[\\s\\S]*' : '[\\s\\S]')).join('');
+  return new RegExp(`^${body}$`, flags);
+}
+
+/** A string test with Sigma's wildcards; plain string operations when there is no wildcard inside. */
+function sigmaStringTest(text: string, op: string | undefined, cased: boolean): (v: string) => boolean {
+  let parts = sigmaParts(text);
+  if (op === 'contains' || op === 'endswith') parts = [{ w: '*' }, ...parts];
+  if (op === 'contains' || op === 'startswith') parts = [...parts, { w: '*' }];
+  const isStar = (p: Part | undefined) => p !== undefined && typeof p !== 'string' && p.w === '*';
+  let i = 0;
+  let j = parts.length;
+  const lead = isStar(parts[i]);
+  if (lead) i++;
+  const trail = i < j && isStar(parts[j - 1]);
+  if (trail) j--;
+  const core = parts.slice(i, j);
+  if (core.every((p) => typeof p === 'string')) {
+    const w = cased ? core.join('') : core.join('').toLowerCase();
+    const norm = (v: string) => (cased ? v : v.toLowerCase());
+    if (lead && trail) return (v) => norm(v).includes(w);
+    if (lead) return (v) => norm(v).endsWith(w);
+    if (trail) return (v) => norm(v).startsWith(w);
+    return (v) => norm(v) === w;
+  }
+  const re = partsToRegExp(parts, cased ? '' : 'i');
+  return (v) => re.test(v);
+}
+
+/** windash: each `-` or `/` that starts an option, as every dash Windows programs accept. */
+function windashVariants(s: string): string[] {
+  const out = new Set<string>([s]);
+  for (const d of ['-', '/', '\u2013', '\u2014', '\u2015']) out.add(s.replace(/(^|\s)[-/]/g, (_m, pre: string) => pre + d));
+  return [...out];
+}
+
+/** base64offset: the three encodings of a value at any byte offset, without their unstable edges (as pySigma). */
+function base64Offsets(b: Buffer): string[] {
+  const starts = [0, 2, 3];
+  const ends = [undefined, -3, -2];
+  return [0, 1, 2].map((i) => Buffer.concat([Buffer.alloc(i, 0x20), b]).toString('base64').slice(starts[i], ends[(b.length + i) % 3]));
+}
+
+/** Sigma's value modifiers, in the rule's order, before the comparison. */
+function transformValues(values: unknown[], mods: string[], key: string, opts: MatchOptions): unknown[] {
+  let vals: unknown[] = values;
+  for (const m of mods) {
+    switch (m) {
+      case 'expand':
+        vals = vals.flatMap((v) => {
+          if (typeof v !== 'string') return [v];
+          const names = [...v.matchAll(/%([A-Za-z0-9_]+)%/g)].map((x) => x[1]);
+          let outs = [v];
+          for (const n of names) {
+            const subst = opts.placeholders?.[n];
+            if (!subst) throw new RuleSyntaxError(`placeholder %${n}% in "${key}" is not defined (add it to a placeholders file)`);
+            outs = outs.flatMap((o) => subst.map((x) => o.split(`%${n}%`).join(x)));
+          }
+          return outs;
+        });
+        break;
+      case 'windash':
+        vals = vals.flatMap((v) => (typeof v === 'string' ? windashVariants(v) : [v]));
+        break;
+      case 'wide':
+      case 'utf16le':
+      case 'utf16':
+        vals = vals.map((v) => Buffer.concat([m === 'utf16' ? Buffer.from([0xff, 0xfe]) : Buffer.alloc(0), Buffer.from(String(v), 'utf16le')]));
+        break;
+      case 'utf16be':
+        vals = vals.map((v) => Buffer.from(String(v), 'utf16le').swap16());
+        break;
+      case 'base64':
+        vals = vals.map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'utf8')).toString('base64'));
+        break;
+      case 'base64offset':
+        vals = vals.flatMap((v) => base64Offsets(Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'utf8')));
+        break;
+    }
+  }
+  return vals.map((v) => (Buffer.isBuffer(v) ? v.toString('latin1') : v));
+}
+
 /** One `field|mod|mod: values` entry → predicate. */
-function fieldPredicate(key: string, raw: unknown): Predicate {
+function fieldPredicate(key: string, raw: unknown, opts: MatchOptions = {}): Predicate {
   const [field, ...mods] = key.split('|');
-  for (const m of mods) if (!MODIFIERS.has(m)) throw new RuleSyntaxError(`unknown modifier "${m}" in "${key}"; known: ${[...MODIFIERS].join(', ')}`);
-  const values = Array.isArray(raw) ? raw : [raw];
+  const known = opts.sigma ? SIGMA_MODIFIERS : MODIFIERS;
+  for (const m of mods) if (!known.has(m)) throw new RuleSyntaxError(`unknown modifier "${m}" in "${key}"; known: ${[...known].join(', ')}`);
+  opts.fields?.add(field);
+  const resolve = opts.resolve ?? getField;
+  let values = Array.isArray(raw) ? raw : [raw];
   const all = mods.includes('all');
   const cased = mods.includes('cased');
-  const flags = cased ? '' : 'i';
+  const flags = opts.sigma ? (mods.includes('i') ? 'i' : '') + (mods.includes('m') ? 'm' : '') + (mods.includes('s') ? 's' : '') : cased ? '' : 'i';
   const norm = (s: string) => (cased ? s : s.toLowerCase());
-  const op = mods.find((m) => !['all', 'cased'].includes(m));
+  if (opts.sigma) values = transformValues(values, mods, key, opts);
+  const op = mods.find((m) => ['contains', 'startswith', 'endswith', 're', 'cidr', 'gt', 'gte', 'lt', 'lte', 'exists', 'fieldref'].includes(m));
+  const fieldref = mods.includes('fieldref');
+  const strOp = fieldref ? mods.find((m) => ['contains', 'startswith', 'endswith'].includes(m)) : op;
 
-  const tests: ((v: unknown) => boolean)[] = values.map((want) => {
+  const tests: ((v: unknown, r: Rec) => boolean)[] = values.map((want) => {
     if (op === 'exists') return (v) => (v !== undefined && v !== null) === Boolean(want);
+    if (fieldref) {
+      const other = String(want);
+      opts.fields?.add(other);
+      return (v, r) => {
+        const o = resolve(r, other);
+        if (v === null || v === undefined || o === null || o === undefined) return false;
+        const [a, b] = [norm(String(v)), norm(String(o))];
+        return strOp === 'contains' ? a.includes(b) : strOp === 'startswith' ? a.startsWith(b) : strOp === 'endswith' ? a.endsWith(b) : a === b;
+      };
+    }
     if (want === null) return (v) => v === null || v === undefined;
     switch (op) {
       case 'contains':
       case 'startswith':
       case 'endswith': {
+        if (opts.sigma) {
+          const t = sigmaStringTest(String(want), op, cased);
+          return (v) => v !== null && v !== undefined && typeof v !== 'object' && t(String(v));
+        }
         const w = norm(String(want));
         return (v) => {
           if (v === null || v === undefined) return false;
@@ -74,10 +216,18 @@ function fieldPredicate(key: string, raw: unknown): Predicate {
       }
       case 're': {
         let re: RegExp;
+        let src = String(want);
+        let f = flags;
+        // PCRE's leading (?i) (common in Sigma rules) is JavaScript's i flag.
+        const inline = /^\(\?([imsx]+)\)/.exec(src);
+        if (inline && !inline[1].includes('x')) {
+          src = src.slice(inline[0].length);
+          for (const c of inline[1]) if (!f.includes(c)) f += c;
+        }
         try {
-          re = new RegExp(String(want), flags);
+          re = new RegExp(src, f);
         } catch (e) {
-          throw new RuleSyntaxError(`invalid regular expression in "${key}": ${(e as Error).message}`);
+          throw new RuleSyntaxError(`invalid regular expression in "${key}" (as JavaScript reads it): ${(e as Error).message}`);
         }
         return (v) => v !== null && v !== undefined && re.test(String(v));
       }
@@ -107,31 +257,49 @@ function fieldPredicate(key: string, raw: unknown): Predicate {
         };
       }
       default: {
+        if (typeof want === 'number') return (v) => v === want || (typeof v === 'string' && v.trim() !== '' && Number(v) === want);
+        if (typeof want === 'boolean') return (v) => v === want || (typeof v === 'string' && v.toLowerCase() === String(want));
+        if (opts.sigma) {
+          const t = sigmaStringTest(String(want), undefined, cased);
+          return (v) => v !== null && v !== undefined && typeof v !== 'object' && t(String(v));
+        }
         if (typeof want === 'string' && hasWildcard(want)) {
           const re = globToRegExp(want, flags);
           return (v) => v !== null && v !== undefined && re.test(String(v));
         }
-        if (typeof want === 'number') return (v) => v === want || (typeof v === 'string' && v.trim() !== '' && Number(v) === want);
-        if (typeof want === 'boolean') return (v) => v === want || (typeof v === 'string' && v.toLowerCase() === String(want));
         const w = norm(String(want).replace(/\\([*?])/g, '$1'));
         return (v) => v !== null && v !== undefined && typeof v !== 'object' && norm(String(v)) === w;
       }
     }
   });
   return (r) => {
-    const v = getField(r, field);
+    const v = resolve(r, field);
     // A list-valued field matches when any element matches.
-    const check = (t: (x: unknown) => boolean) => (Array.isArray(v) ? v.some((x) => t(x)) : t(v));
+    const check = (t: (x: unknown, r: Rec) => boolean) => (Array.isArray(v) ? v.some((x) => t(x, r)) : t(v, r));
     return all ? tests.every(check) : tests.some(check);
   };
 }
 
-/** A selection: a map (all fields must match) or a list of maps (any map). */
-export function compileSelection(name: string, sel: unknown): Predicate {
+/** Every string in a record, nested objects (an event's data) included: what Sigma keywords search. */
+function* stringsOf(v: unknown, depth = 0): Generator<string> {
+  if (typeof v === 'string') yield v;
+  else if (v && typeof v === 'object' && depth < 3) for (const x of Array.isArray(v) ? v : Object.values(v)) yield* stringsOf(x, depth + 1);
+}
+
+/** A selection: a map (all fields must match) or a list of maps (any map); in Sigma also a keyword list. */
+export function compileSelection(name: string, sel: unknown, opts: MatchOptions = {}): Predicate {
   const maps = Array.isArray(sel) ? sel : [sel];
+  if (opts.sigma && maps.every((m) => typeof m === 'string' || typeof m === 'number')) {
+    // Keywords: any string anywhere in the record contains one (Sigma's unbound values).
+    const tests = maps.map((k) => sigmaStringTest(String(k), 'contains', false));
+    return (r) => {
+      for (const s of stringsOf(r)) if (tests.some((t) => t(s))) return true;
+      return false;
+    };
+  }
   const compiled = maps.map((m, i) => {
     if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new RuleSyntaxError(`selection "${name}"${maps.length > 1 ? ` item ${i + 1}` : ''} must be a map of field: value`);
-    const preds = Object.entries(m as Rec).map(([k, v]) => fieldPredicate(k, v));
+    const preds = Object.entries(m as Rec).map(([k, v]) => fieldPredicate(k, v, opts));
     return (r: Rec) => preds.every((p) => p(r));
   });
   return (r) => compiled.some((p) => p(r));

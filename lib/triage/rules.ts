@@ -1,12 +1,15 @@
 // Loads rule files (built-in playbooks/rules/ and teams' folders) and compiles them.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { gatherInputErrors, InputError, InputErrors } from '../errors.ts';
 import { sha256Text } from '../evidence/hash.ts';
 import { BUILTIN_DIR } from '../paths.ts';
-import { readYaml, validateYaml } from '../yaml-file.ts';
+import { parseYaml, validateYaml } from '../yaml-file.ts';
+import { loadSigmaFile, type SigmaLoad } from '../sigma/load.ts';
+import { loadPipeline, type Pipeline } from '../sigma/pipeline.ts';
 import { compileCondition, compileSelection, getField, RuleSyntaxError, type Predicate, type Rec } from './matcher.ts';
 import { AllowlistDef, RuleDef } from './rule-def.ts';
+import { RECORD_KINDS, type RecordKind } from '../definitions.ts';
 
 export const BUILTIN_RULES = join(BUILTIN_DIR, 'rules');
 
@@ -17,6 +20,11 @@ export interface CompiledRule {
   match: Predicate;
   /** Set for a team allowlist (listed with the rules, hash and all, but never run as a rule). */
   allow?: AllowlistDef['allowlist'] & { title: string };
+  /** A Sigma rule: one predicate per record kind its logsource maps to (lib/sigma/pipeline.ts). */
+  targets?: Partial<Record<RecordKind, Predicate>>;
+  /** Runs only on hosts of this OS (a Sigma rule's logsource product). */
+  os?: 'windows' | 'linux';
+  sigma?: { license: string | null; logsource: string; notMapped?: string[] };
 }
 
 /** An allowlist pattern: `*` and `?` are always wildcards (Windows paths cannot hold them), `\\` is a plain backslash. */
@@ -83,29 +91,106 @@ export function compileRule(def: RuleDef, file: string, lineOf: (p: PropertyKey[
 
 /** Every *.yml/*.yaml under the folders; a later folder's rule replaces an earlier one with the same id. */
 export function loadRules(extraDirs: string[] = [], builtin = true): CompiledRule[] {
+  return loadRuleSet(extraDirs, builtin).rules;
+}
+
+/**
+ * The rules and what happened to the Sigma ones. A file is Magpie's own rule when its logsource
+ * category is a record kind (strict: an unknown key is a typo and an error); anything else is a
+ * Sigma rule, read as the specification writes it and skipped, with the reason, when Magpie
+ * cannot run it. `sigma-pipeline-*.yaml` in a rules folder extends the field mapping.
+ */
+export function loadRuleSet(extraDirs: string[] = [], builtin = true): { rules: CompiledRule[]; sigma: SigmaLoad } {
   const dirs = [...(builtin ? [BUILTIN_RULES] : []), ...extraDirs.map((d) => resolve(d))];
   const byId = new Map<string, CompiledRule>();
   const errors: InputError[] = [];
+  const sigma: SigmaLoad = { rules: [], skipped: [], failed: [] };
+  const files: string[] = [];
+  const pipelineFiles: string[] = [];
+  const licences = new Map<string, string | null>();
   for (const dir of dirs) {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
       errors.push(new InputError('rule folder does not exist', { file: dir }));
       continue;
     }
-    const seen = new Map<string, string>();
     for (const name of (readdirSync(dir, { recursive: true }) as string[]).sort()) {
       if (!/\.ya?ml$/i.test(name)) continue;
-      const file = join(dir, name);
-      gatherInputErrors(errors, () => {
-        const src = readYaml(file);
-        const isAllowlist = src.data !== null && typeof src.data === 'object' && 'allowlist' in (src.data as object);
-        const def = isAllowlist ? validateYaml(src, AllowlistDef) : validateYaml(src, RuleDef);
-        const earlier = seen.get(def.id);
-        if (earlier) throw new InputError(`duplicate rule id "${def.id}" (also in ${earlier})`, { file, line: src.lineOf(['id']), field: 'id' });
-        seen.set(def.id, file);
-        byId.set(def.id, isAllowlist ? compileAllowlist(def as AllowlistDef, file, src.text) : compileRule(def as RuleDef, file, src.lineOf, src.text));
-      });
+      (/(^|[\\/])sigma-pipeline-[^\\/]*$/.test(name) ? pipelineFiles : files).push(join(dir, name));
     }
+    licences.set(dir, folderLicence(dir));
+  }
+  let pipeline: Pipeline | undefined;
+  const seen = new Map<string, string>();
+  for (const file of files) {
+    gatherInputErrors(errors, () => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new InputError(`cannot read: ${(e as Error).message}`, { file });
+      }
+      if (!isMagpieRule(text)) {
+        pipeline ??= loadPipeline(pipelineFiles);
+        const before = sigma.rules.length;
+        const root = [...licences.keys()].find((d) => file.startsWith(d + sep));
+        loadSigmaFile(file, text, pipeline, sigma, root ? licences.get(root) : null);
+        for (const r of sigma.rules.slice(before)) byId.set(r.def.id, r);
+        return;
+      }
+      const src = parseYaml(file, text);
+      const isAllowlist = src.data !== null && typeof src.data === 'object' && 'allowlist' in (src.data as object);
+      const def = isAllowlist ? validateYaml(src, AllowlistDef) : validateYaml(src, RuleDef);
+      const earlier = seen.get(def.id);
+      if (earlier) throw new InputError(`duplicate rule id "${def.id}" (also in ${earlier})`, { file, line: src.lineOf(['id']), field: 'id' });
+      seen.set(def.id, file);
+      byId.set(def.id, isAllowlist ? compileAllowlist(def as AllowlistDef, file, src.text) : compileRule(def as RuleDef, file, src.lineOf, src.text));
+    });
   }
   if (errors.length) throw new InputErrors(errors);
-  return [...byId.values()];
+  return { rules: [...byId.values()], sigma };
+}
+
+/** Sigma's logsource categories (its taxonomy appendix) that name no product by themselves. */
+const SIGMA_CATEGORIES = new Set(['antivirus', 'application', 'database', 'dns', 'firewall', 'proxy', 'webserver', 'process_creation', 'network_connection', 'file_event', 'file_access', 'file_change', 'file_delete', 'file_rename', 'image_load', 'registry_set', 'registry_event', 'registry_add', 'registry_delete', 'dns_query', 'driver_load', 'pipe_created', 'process_access', 'create_remote_thread', 'ps_script', 'ps_module']);
+
+/**
+ * Magpie's own format (or an allowlist): one document whose logsource is a bare category that is
+ * not Sigma's. A Sigma rule names a product or service, or one of Sigma's categories; anything
+ * else is Magpie's and strictly checked (so a typo in a category is an error, not a skip).
+ */
+function isMagpieRule(text: string): boolean {
+  if (/^---\s*$/m.test(text.replace(/^---\s*\n/, ''))) return false;
+  if (/^allowlist\s*:/m.test(text)) return true;
+  const m = /^logsource\s*:\s*(?:\{([^}]*)\}|\n((?:[ \t]+.*\n?)+))/m.exec(text);
+  if (!m) return !/^detection\s*:/m.test(text);
+  const body = m[1] ?? m[2] ?? '';
+  const cat = /category\s*:\s*['"]?([A-Za-z_]+)/.exec(body)?.[1];
+  if (cat && (RECORD_KINDS as readonly string[]).includes(cat)) return true;
+  return !/(^|[\s,{])(product|service)\s*:/.test(body) && !(cat && SIGMA_CATEGORIES.has(cat));
+}
+
+/**
+ * The licence of a folder of community rules, from a LICENSE file in it or up to two folders above (a SigmaHQ
+ * checkout: the Detection Rule License), for rules that do not name theirs.
+ */
+function folderLicence(dir: string): string | null {
+  for (const d of [dir, dirname(dir), dirname(dirname(dir))]) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(d).filter((n) => /^licen[cs]e/i.test(n));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      let text = '';
+      try {
+        text = readFileSync(join(d, n), 'utf8').slice(0, 20000);
+      } catch {
+        continue;
+      }
+      const drl = /Detection Rule License(?: \(DRL\))? ?([\d.]+)/i.exec(text);
+      if (drl) return `DRL-${drl[1]}`;
+    }
+  }
+  return null;
 }

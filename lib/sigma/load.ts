@@ -1,0 +1,163 @@
+// Sigma rules as the community publishes them (SigmaHQ): every field of the specification
+// accepted, each rule compiled once per record kind and event source its logsource maps to. A
+// rule Magpie cannot run is skipped with the reason, never a failed triage.
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import type { RecordKind } from '../definitions.ts';
+import { sha256Text } from '../evidence/hash.ts';
+import { compileCondition, compileSelection, RuleSyntaxError, type MatchOptions, type Predicate, type Rec } from '../triage/matcher.ts';
+import { LEVELS, type RuleDef } from '../triage/rule-def.ts';
+import type { CompiledRule } from '../triage/rules.ts';
+import { eventAccepts, eventResolver, recordResolver, targetFor, type Pipeline } from './pipeline.ts';
+
+const str = z.string();
+const strList = z.union([z.array(z.unknown()), z.string()]).transform((v) => (Array.isArray(v) ? v.map(String) : [v]));
+
+/** Sigma v2's rule fields; any other key is a custom field and kept. */
+const SigmaRule = z.looseObject({
+  title: str.min(1),
+  id: z.string().optional(),
+  name: z.string().optional(),
+  status: z.string().optional(),
+  description: z.string().optional(),
+  license: z.string().optional(),
+  author: z.string().optional(),
+  references: strList.optional(),
+  date: z.unknown().optional(),
+  modified: z.unknown().optional(),
+  tags: strList.optional(),
+  level: z.string().optional(),
+  logsource: z.looseObject({ product: z.string().optional(), category: z.string().optional(), service: z.string().optional(), definition: z.string().optional() }),
+  detection: z.record(z.string(), z.unknown()),
+  falsepositives: strList.optional(),
+  fields: z.unknown().optional(),
+  related: z.unknown().optional(),
+  scope: z.unknown().optional(),
+  taxonomy: z.string().optional(),
+});
+
+export interface SigmaSkip {
+  file: string;
+  rule: string;
+  reason: string;
+}
+
+export interface SigmaLoad {
+  rules: CompiledRule[];
+  skipped: SigmaSkip[];
+  failed: { file: string; error: string }[];
+}
+
+/** The short reason a skip is counted under (the text up to the first colon). */
+export const skipKind = (reason: string) => reason.split(':')[0];
+
+export function loadSigmaFile(file: string, text: string, pipeline: Pipeline, out: SigmaLoad, folderLicence: string | null = null): void {
+  const docs = parseAllDocuments(text, { uniqueKeys: false });
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    if (doc.errors.length) {
+      out.failed.push({ file, error: `invalid YAML: ${doc.errors[0].message.split('\n')[0]}` });
+      continue;
+    }
+    const data = doc.toJS() as unknown;
+    if (data === null || data === undefined) continue;
+    const name = (data as Rec)?.title ?? (data as Rec)?.id ?? '(no title)';
+    const skip = (reason: string) => out.skipped.push({ file, rule: `${String(name)}${(data as Rec)?.id ? ` (${(data as Rec).id})` : ''}`, reason });
+    if (typeof data !== 'object' || Array.isArray(data)) {
+      out.failed.push({ file, error: 'a Sigma document must be a mapping' });
+      continue;
+    }
+    const d = data as Rec;
+    if (d.action) {
+      skip(`Sigma v1 rule collection (action: ${String(d.action)}): split it into single rules`);
+      continue;
+    }
+    if (d.correlation) {
+      skip('correlation rule: Sigma correlation documents (event_count, value_count, temporal) are not run yet; the rules they name still run');
+      continue;
+    }
+    if (d.filter) {
+      skip('filter rule: Sigma filter documents are not applied yet');
+      continue;
+    }
+    const parsed = SigmaRule.safeParse(d);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      out.failed.push({ file, error: `${String(name)}: ${i.path.join('.') || 'rule'}: ${i.message}` });
+      continue;
+    }
+    const rule = parsed.data;
+    const status = (rule.status ?? 'stable').toLowerCase();
+    if (status === 'deprecated' || status === 'unsupported') {
+      skip(`status ${status}: SigmaHQ keeps it for reference only`);
+      continue;
+    }
+    const compiled = compileSigmaRule(rule, file, text, pipeline, skip, folderLicence);
+    if (compiled) out.rules.push(compiled);
+  }
+}
+
+function compileSigmaRule(rule: z.infer<typeof SigmaRule>, file: string, text: string, pipeline: Pipeline, skip: (reason: string) => void, folderLicence: string | null): CompiledRule | undefined {
+  const ls = rule.logsource;
+  const target = targetFor(pipeline, ls);
+  const lsText = ['product', 'category', 'service'].filter((k) => ls[k as keyof typeof ls]).map((k) => `${k} ${ls[k as keyof typeof ls]}`).join(', ');
+  if (!target) return void skip(`logsource not mapped: ${lsText || 'empty'} has no entry in the Sigma pipeline (playbooks/sigma/*.yaml)`);
+  const conditions = Array.isArray(rule.detection.condition) ? rule.detection.condition.map(String) : [String(rule.detection.condition ?? '')];
+  if (!conditions[0]) return void skip('no condition: detection has no condition');
+  if (conditions.some((c) => c.includes('|'))) return void skip('aggregation: a Sigma v1 `| count()` condition; write it as a correlation rule');
+  if (conditions.some((c) => /\bnear\b/i.test(c))) return void skip('near: the v1 near operator is not supported');
+  const condition = conditions.length > 1 ? conditions.map((c) => `(${c})`).join(' or ') : conditions[0];
+  const level = (LEVELS as readonly string[]).includes(String(rule.level)) ? (rule.level as RuleDef['level']) : 'medium';
+
+  const compileFor = (opts: MatchOptions): Predicate => {
+    const selections = new Map<string, Predicate>();
+    for (const [n, sel] of Object.entries(rule.detection)) if (n !== 'condition' && n !== 'timeframe') selections.set(n, compileSelection(n, sel, opts));
+    return compileCondition(condition, selections);
+  };
+  const targets: Partial<Record<RecordKind, Predicate>> = {};
+  const notMapped: string[] = [];
+  try {
+    for (const [kind, map] of Object.entries(target.records) as [RecordKind, Record<string, string>][]) {
+      const fields = new Set<string>();
+      const match = compileFor({ sigma: true, resolve: recordResolver(map), placeholders: pipeline.placeholders, fields });
+      const mapped = new Set(Object.keys(map).map((k) => k.toLowerCase()));
+      const missing = [...fields].filter((f) => !mapped.has(f.toLowerCase()));
+      // A rule is run on a kind only when every field it names is there: a missing field would
+      // make a filter (`not filter`) silently never apply.
+      if (fields.size && missing.length) notMapped.push(`${kind} records lack ${missing.join(', ')}`);
+      else targets[kind] = match;
+    }
+    if (target.events.length) {
+      const sources = target.events.map((src) => ({ accepts: eventAccepts(src), match: compileFor({ sigma: true, resolve: eventResolver(src.fields), placeholders: pipeline.placeholders }) }));
+      targets['event' as RecordKind] = (r) => sources.some((s) => s.accepts(r) && s.match(r));
+    }
+  } catch (e) {
+    if (e instanceof RuleSyntaxError) return void skip(`unsupported: ${e.message}`);
+    throw e;
+  }
+  const kinds = Object.keys(targets) as RecordKind[];
+  if (!kinds.length) return void skip(`fields not mapped: ${notMapped.join('; ')}`);
+  const id = rule.id ?? rule.name ?? sha256Text(`${file}\n${rule.title}`).slice(0, 32);
+  const def: RuleDef = {
+    title: rule.title,
+    id,
+    status: (['stable', 'test', 'experimental'].includes(String(rule.status)) ? rule.status : 'experimental') as RuleDef['status'],
+    description: (rule.description ?? rule.title).trim(),
+    author: rule.author,
+    references: rule.references ?? [],
+    tags: rule.tags ?? [],
+    level,
+    logsource: { category: kinds[0], ...(ls.product ? { product: ls.product } : {}) },
+    detection: rule.detection as RuleDef['detection'],
+    falsepositives: rule.falsepositives ?? [],
+  };
+  return {
+    def,
+    file,
+    sha256: sha256Text(text),
+    match: () => false,
+    targets,
+    ...(target.os === 'windows' || target.os === 'linux' ? { os: target.os } : {}),
+    sigma: { license: rule.license ?? folderLicence, logsource: lsText, ...(notMapped.length ? { notMapped } : {}) },
+  };
+}
