@@ -5,7 +5,7 @@
 // the live state Magpie collects (recorded hosts: nothing at high on the healthy server).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRuleSet } from '../lib/triage/rules.ts';
 import { levelRank, triageFolder } from '../lib/triage/engine.ts';
@@ -93,6 +93,13 @@ test('over live state: SigmaHQ\'s Windows rules on recorded hosts find the infec
   // A Sigma finding carries the rule's attribution.
   const f = (await triageFolder(infected, { rules })).findings.find((x) => x.rule.title === 'Potential Crypto Mining Activity')!;
   assert.equal([f.rule.source, f.rule.license, typeof f.rule.author, (f.rule.references ?? []).length > 0], ['sigma', 'DRL-1.1', 'string', true]);
+  // The report keeps the attribution the Detection Rule License asks for.
+  const r = cli(['triage', '--rules', WINDOWS, infected]);
+  assert.is(r.code, 0, r.stderr);
+  const runs = readdirSync(join(infected, 'triage'));
+  const html = readFileSync(join(infected, 'triage', runs[runs.length - 1], 'report.html'), 'utf8');
+  assert.match(html, /Potential Crypto Mining Activity[\s\S]*Sigma rule by [^<]+, licence DRL-1\.1/);
+  assert.match(r.stderr, /magpie: sigma: \d+ rules read: \d+ loaded, \d+ skipped \(/);
 });
 
 test.run();

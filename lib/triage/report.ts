@@ -109,10 +109,19 @@ function groupHtml(g: FindingGroup): string {
   <h3><span class="lvl ${g.level}">${g.level}</span> <span class="thing">${escapeHtml(g.subject.name)}</span> ${corroborationHtml(g)}${g.subject.detail ? `<span class="where path">${escapeHtml(g.subject.detail)}</span>` : ''}</h3>
   <p><strong>${escapeHtml(f.rule.title)}</strong> <span class="muted">${g.findings.map((x) => escapeHtml(x.id)).slice(0, LOCATIONS).join(' ')} · ${escapeHtml(f.rule.id)}${f.rule.tags.length ? ` · ${f.rule.tags.map(escapeHtml).join(' ')}` : ''}</span></p>
   <p>${escapeHtml(f.rule.description)}</p>
-  ${also}${owner}${group}
+  ${sigmaAttribution(f)}${also}${owner}${group}
   <p class="muted">${g.findings.length > 1 ? `${g.findings.length} times, at ` : 'evidence: '}${locations}${more} (${escapeHtml(f.kind)})</p>
   <details><summary>record</summary><pre>${escapeHtml(JSON.stringify(f.record, null, 2))}</pre></details>
 </div>`;
+}
+
+/** A community rule's attribution, as its licence asks (SigmaHQ: the Detection Rule License). */
+function sigmaAttribution(f: Finding): string {
+  if (f.rule.source !== 'sigma') return '';
+  const refs = (f.rule.references ?? []).slice(0, 5).map((r) => `<code>${escapeHtml(r)}</code>`).join(' ');
+  const fps = (f.rule.falsepositives ?? []).map(escapeHtml).join('; ');
+  return `<p class="muted">Sigma rule by ${escapeHtml(f.rule.author ?? 'unknown author')}${f.rule.license ? `, licence ${escapeHtml(f.rule.license)}` : ''}${fps ? ` · false positives: ${fps}` : ''}${refs ? ` · references: ${refs}` : ''}</p>
+  `;
 }
 
 function hostFacts(r: TriageResult): string {
