@@ -13,6 +13,10 @@ import { skipKind } from '../lib/sigma/load.ts';
 import { cli, collectRecordedWindowsHost, pwshOrFail, tempDir } from './helpers.ts';
 import { evtxexportOrFail } from './evtx-tools.ts';
 import { passed, runSample, sampleName, samples, SIGMAHQ } from './sigmahq.ts';
+import { RuleIndex } from '../lib/triage/rule-index.ts';
+import { AhoCorasick } from '../lib/triage/aho-corasick.ts';
+import { readEvtx } from '../lib/importers/evtx.ts';
+import type { RecordKind } from '../lib/definitions.ts';
 
 pwshOrFail();
 evtxexportOrFail();
@@ -100,6 +104,39 @@ test('over live state: SigmaHQ\'s Windows rules on recorded hosts find the infec
   const html = readFileSync(join(infected, 'triage', runs[runs.length - 1], 'report.html'), 'utf8');
   assert.match(html, /Potential Crypto Mining Activity[\s\S]*Sigma rule by [^<]+, licence DRL-1\.1/);
   assert.match(r.stderr, /magpie: sigma: \d+ rules read: \d+ loaded, \d+ skipped \(/);
+});
+
+test('the rule index never drops a match: on every regression event and every recorded host\'s records, the rules it offers find exactly what testing every rule finds', async () => {
+  const { rules } = windows;
+  const index = new RuleIndex(rules);
+  assert.ok(rules.filter((r) => r.indexAtoms).length >= rules.length * 0.9, 'most rules are indexed by a text they need');
+  const check = (kind: RecordKind, r: Record<string, unknown>) => {
+    const brute = rules.filter((x) => x.targets?.[kind]?.(r)).map((x) => x.def.id).sort();
+    const offered: string[] = [];
+    index.forEach(kind, r, (e) => {
+      if (e.match(r)) offered.push(e.rule.def.id);
+    });
+    assert.equal(offered.sort(), brute, `${kind}: ${JSON.stringify(r).slice(0, 200)}`);
+    return brute.length;
+  };
+  let events = 0;
+  let hits = 0;
+  for (const s of samples()) for (const f of s.evtx) for await (const e of readEvtx(f)) (events++, (hits += check('event', e as never)));
+  assert.ok(events >= 200 && hits >= 150, `${events} events, ${hits} matches`);
+  const out = tempDir('magpie-sigma-index-');
+  for (const h of ['healthy-server', 'infected', 'infected-lab']) {
+    const dir = await collectRecordedWindowsHost(h, out);
+    const procs = readdirSync(join(dir, 'steps')).find((d) => d.endsWith('-processes'))!;
+    for (const line of readFileSync(join(dir, 'steps', procs, 'records.jsonl'), 'utf8').trim().split('\n')) check('process', JSON.parse(line));
+  }
+});
+
+test('Aho-Corasick finds every occurrence of overlapping and nested texts', () => {
+  const ac = new AhoCorasick(['he', 'she', 'his', 'hers', '\\cmd.exe', 'cmd']);
+  const found: string[] = [];
+  const pats = ['he', 'she', 'his', 'hers', '\\cmd.exe', 'cmd'];
+  ac.search('ushers c:\\windows\\cmd.exe', (id) => found.push(pats[id]));
+  assert.equal(found.sort(), ['\\cmd.exe', 'cmd', 'he', 'hers', 'she']);
 });
 
 test.run();

@@ -5,10 +5,11 @@ import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import type { RecordKind } from '../definitions.ts';
 import { sha256Text } from '../evidence/hash.ts';
-import { compileCondition, compileSelection, RuleSyntaxError, type MatchOptions, type Predicate, type Rec } from '../triage/matcher.ts';
+import { compileCondition, compileSelection, RuleSyntaxError, type FieldAccess, type MatchOptions, type Predicate, type Rec } from '../triage/matcher.ts';
 import { LEVELS, type RuleDef } from '../triage/rule-def.ts';
 import type { CompiledRule } from '../triage/rules.ts';
-import { eventAccepts, eventResolver, recordResolver, targetFor, type Pipeline } from './pipeline.ts';
+import { requiredAtoms } from './prefilter.ts';
+import { eventAccepts, eventBinder, eventKey, eventResolver, recordBinder, recordResolver, targetFor, type Pipeline } from './pipeline.ts';
 
 const str = z.string();
 const strList = z.union([z.array(z.unknown()), z.string()]).transform((v) => (Array.isArray(v) ? v.map(String) : [v]));
@@ -115,21 +116,32 @@ function compileSigmaRule(rule: z.infer<typeof SigmaRule>, file: string, text: s
     return compileCondition(condition, selections);
   };
   const targets: Partial<Record<RecordKind, Predicate>> = {};
+  const eventIndex: { key: string; match: Predicate; bind: (field: string) => FieldAccess }[] = [];
+  const binders: Partial<Record<RecordKind, (field: string) => FieldAccess>> = {};
+  const required = requiredAtoms(rule.detection, condition);
   const notMapped: string[] = [];
   try {
     for (const [kind, map] of Object.entries(target.records) as [RecordKind, Record<string, string>][]) {
       const fields = new Set<string>();
-      const match = compileFor({ sigma: true, resolve: recordResolver(map), placeholders: pipeline.placeholders, fields });
+      const match = compileFor({ sigma: true, resolve: recordResolver(map), bind: recordBinder(map), placeholders: pipeline.placeholders, fields });
       const mapped = new Set(Object.keys(map).map((k) => k.toLowerCase()));
       const missing = [...fields].filter((f) => !mapped.has(f.toLowerCase()));
       // A rule is run on a kind only when every field it names is there: a missing field would
       // make a filter (`not filter`) silently never apply.
       if (fields.size && missing.length) notMapped.push(`${kind} records lack ${missing.join(', ')}`);
-      else targets[kind] = match;
+      else {
+        targets[kind] = match;
+        binders[kind] = recordBinder(map);
+      }
     }
     if (target.events.length) {
-      const sources = target.events.map((src) => ({ accepts: eventAccepts(src), match: compileFor({ sigma: true, resolve: eventResolver(src.fields), placeholders: pipeline.placeholders }) }));
+      const sources = target.events.map((src) => ({ src, accepts: eventAccepts(src), match: compileFor({ sigma: true, resolve: eventResolver(src.fields), bind: eventBinder(src.fields), placeholders: pipeline.placeholders }) }));
       targets['event' as RecordKind] = (r) => sources.some((s) => s.accepts(r) && s.match(r));
+      // The engine looks events up by channel and event ID, so a rule costs only on its own events.
+      for (const { src, match } of sources) {
+        const ids = src.eventId === undefined ? ['*'] : Array.isArray(src.eventId) ? src.eventId.map(String) : [String(src.eventId)];
+        for (const id of ids) eventIndex.push({ key: eventKey(src.channel, id), match, bind: eventBinder(src.fields) });
+      }
     }
   } catch (e) {
     if (e instanceof RuleSyntaxError) return void skip(`unsupported: ${e.message}`);
@@ -157,6 +169,9 @@ function compileSigmaRule(rule: z.infer<typeof SigmaRule>, file: string, text: s
     sha256: sha256Text(text),
     match: () => false,
     targets,
+    ...(eventIndex.length ? { eventIndex } : {}),
+    binders,
+    ...(required ? { indexAtoms: required } : {}),
     ...(target.os === 'windows' || target.os === 'linux' ? { os: target.os } : {}),
     sigma: { license: rule.license ?? folderLicence, logsource: lsText, ...(notMapped.length ? { notMapped } : {}) },
   };

@@ -7,7 +7,7 @@ import { RECORD_KINDS, type RecordKind } from '../definitions.ts';
 import { gatherInputErrors, InputErrors, type InputError } from '../errors.ts';
 import { BUILTIN_DIR } from '../paths.ts';
 import { readYaml, validateYaml } from '../yaml-file.ts';
-import { getField, type Rec } from '../triage/matcher.ts';
+import { fieldAccess, getField, type FieldAccess, type Rec } from '../triage/matcher.ts';
 
 export const BUILTIN_PIPELINES = join(BUILTIN_DIR, 'sigma');
 
@@ -142,4 +142,44 @@ export function eventAccepts(src: z.infer<typeof EventSource>): (r: Rec) => bool
   const ids = src.eventId === undefined ? undefined : new Set(Array.isArray(src.eventId) ? src.eventId : [src.eventId]);
   const channel = src.channel.toLowerCase();
   return (r) => typeof r.channel === 'string' && r.channel.toLowerCase() === channel && (!ids || ids.has(Number(r.eventId)));
+}
+
+/** The engine's index key of an event source: channel (any case) and event ID, `*` for every ID. */
+export const eventKey = (channel: string, id: string | number) => `${channel.toLowerCase()}#${id}`;
+
+/**
+ * Field access for every rule of one mapping, bound once per field and shared: the thousands of
+ * rules that test Image read and lower-case it once per record.
+ */
+const recordBinders = new WeakMap<object, (field: string) => FieldAccess>();
+export function recordBinder(map: Record<string, string>): (field: string) => FieldAccess {
+  let binder = recordBinders.get(map);
+  if (binder) return binder;
+  const resolve = recordResolver(map);
+  const bound = new Map<string, FieldAccess>();
+  binder = (field) => {
+    const key = field.toLowerCase();
+    let a = bound.get(key);
+    if (!a) bound.set(key, (a = fieldAccess((r) => resolve(r, field))));
+    return a;
+  };
+  recordBinders.set(map, binder);
+  return binder;
+}
+
+/** The same for events of one source (its renames), with the EventData looked up by normalised name once per event. */
+const eventBinders = new WeakMap<object, (field: string) => FieldAccess>();
+export function eventBinder(rename: Record<string, string>): (field: string) => FieldAccess {
+  let binder = eventBinders.get(rename);
+  if (binder) return binder;
+  const resolve = eventResolver(rename);
+  const bound = new Map<string, FieldAccess>();
+  binder = (field) => {
+    const key = field.toLowerCase();
+    let a = bound.get(key);
+    if (!a) bound.set(key, (a = fieldAccess((r) => resolve(r, field))));
+    return a;
+  };
+  eventBinders.set(rename, binder);
+  return binder;
 }

@@ -4,7 +4,8 @@ import type { RecordKind } from '../definitions.ts';
 import type { Manifest } from '../evidence/manifest.ts';
 import { readManifest, readRecords, type Located, type RecordRef } from '../records/reader.ts';
 import { iocFindingInfo, type Intel, type IocMatch } from './intel.ts';
-import { getField, type Predicate, type Rec } from './matcher.ts';
+import { getField, type Rec } from './matcher.ts';
+import { RuleIndex } from './rule-index.ts';
 import type { Level } from './rule-def.ts';
 import { allowedBy, type CompiledRule } from './rules.ts';
 
@@ -88,6 +89,14 @@ interface Group {
   first: RecordRef;
 }
 
+// Built once per rule list: a case of many hosts triages each with the same index.
+const indexes = new WeakMap<CompiledRule[], RuleIndex>();
+function ruleIndexOf(rules: CompiledRule[]): RuleIndex {
+  let ix = indexes.get(rules);
+  if (!ix) indexes.set(rules, (ix = new RuleIndex(rules)));
+  return ix;
+}
+
 export async function triageFolder(dir: string, opts: TriageOptions): Promise<TriageResult> {
   const manifest = readManifest(dir);
   let host = manifest.target.hostname ?? manifest.target.name;
@@ -95,14 +104,9 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   const findings: Finding[] = [];
   const counts: TriageResult['counts'] = {};
   // Each rule once per record kind it reads (a Sigma rule may read several, each its own way).
-  const byKind = new Map<RecordKind, { rule: CompiledRule; match: Predicate }[]>();
+  const index = ruleIndexOf(opts.rules);
   const allowlists = opts.rules.filter((r) => r.allow);
   const suppressed: Suppressed[] = [];
-  const add = (k: RecordKind, rule: CompiledRule, match: Predicate) => byKind.set(k, [...(byKind.get(k) ?? []), { rule, match }]);
-  for (const r of opts.rules.filter((x) => !x.allow)) {
-    if (r.targets) for (const [k, m] of Object.entries(r.targets)) add(k as RecordKind, r, m!);
-    else add(r.def.logsource.category, r, r.match);
-  }
   const groups = new Map<CompiledRule, Map<string, Group>>();
   // Facts are derived for Windows records only (a Linux host says so in its host record).
   let linux = false;
@@ -125,18 +129,18 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
     const before = findings.length;
     const facts = linux ? undefined : deriveFacts(ref.kind, ref.record);
     if (facts) ref.record.facts = facts;
-    for (const { rule, match } of byKind.get(ref.kind) ?? []) {
-      if (rule.os && rule.os !== (linux ? 'linux' : 'windows')) continue;
-      if (!match(ref.record)) continue;
+    index.forEach(ref.kind, ref.record, ({ rule, match }) => {
+      if (rule.os && rule.os !== (linux ? 'linux' : 'windows')) return;
+      if (!match(ref.record)) return;
       const allowed = allowlists.length ? allowedBy(allowlists, rule.def.id, ref.record) : undefined;
       if (allowed) {
         suppressed.push({ rule: rule.def.id, allowlist: allowed.list, entry: allowed.entry, location: { file: ref.file, line: ref.line } });
-        continue;
+        return;
       }
       const c = rule.def.correlation;
       if (!c) {
         addFinding({ rule: ruleInfo(rule), kind: ref.kind, record: ref.record, location: { file: ref.file, line: ref.line } });
-        continue;
+        return;
       }
       const by = Object.fromEntries(c['group-by'].map((f) => [f, getField(ref.record, f) ?? null]));
       const key = JSON.stringify(by);
@@ -148,7 +152,7 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
       const v = getField(ref.record, c.field);
       if (v !== undefined && v !== null) g.distinct.add(String(v));
       if (g.locations.length < MAX_LOCATIONS) g.locations.push({ file: ref.file, line: ref.line });
-    }
+    });
     if (opts.intel) {
       for (const m of opts.intel.match(ref.record)) {
         const { what, level, listed } = iocFindingInfo(m);

@@ -47,6 +47,29 @@ function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
 }
 
+export interface FieldAccess {
+  get: (r: Rec) => unknown;
+  /** The value as lower-case text (undefined when absent or not a scalar). */
+  lower: (r: Rec) => string | undefined;
+}
+
+/** Access to one field with a one-record cache of its lower-case text. */
+export function fieldAccess(get: (r: Rec) => unknown): FieldAccess {
+  let last: Rec | undefined;
+  let low: string | undefined;
+  return {
+    get,
+    lower: (r) => {
+      if (r !== last) {
+        last = r;
+        const v = get(r);
+        low = v === null || v === undefined || typeof v === 'object' ? undefined : String(v).toLowerCase();
+      }
+      return low;
+    },
+  };
+}
+
 export interface MatchOptions {
   /**
    * Sigma's own semantics (rules from the Sigma repository): pySigma's escaping (`\\` a
@@ -57,6 +80,11 @@ export interface MatchOptions {
   sigma?: boolean;
   /** Looks a rule's field up in a record (a pipeline's field mapping); getField when absent. */
   resolve?: (r: Rec, field: string) => unknown;
+  /**
+   * Binds a field once, at compile time: its value and its lower-case text (cached per record and
+   * shared by every rule that binds the same field, so thousands of rules lower-case it once).
+   */
+  bind?: (field: string) => FieldAccess;
   /** `%name%` placeholders for `|expand`. */
   placeholders?: Record<string, string[]>;
   /** Filled while compiling: every field the rule names (for mapping checks). */
@@ -103,13 +131,13 @@ function sigmaStringTest(text: string, op: string | undefined, cased: boolean): 
   const trail = i < j && isStar(parts[j - 1]);
   if (trail) j--;
   const core = parts.slice(i, j);
+  // Without `cased` the value given is already lower-case (FieldAccess.lower).
   if (core.every((p) => typeof p === 'string')) {
     const w = cased ? core.join('') : core.join('').toLowerCase();
-    const norm = (v: string) => (cased ? v : v.toLowerCase());
-    if (lead && trail) return (v) => norm(v).includes(w);
-    if (lead) return (v) => norm(v).endsWith(w);
-    if (trail) return (v) => norm(v).startsWith(w);
-    return (v) => norm(v) === w;
+    if (lead && trail) return (v) => v.includes(w);
+    if (lead) return (v) => v.endsWith(w);
+    if (trail) return (v) => v.startsWith(w);
+    return (v) => v === w;
   }
   const re = partsToRegExp(parts, cased ? '' : 'i');
   return (v) => re.test(v);
@@ -176,6 +204,7 @@ function fieldPredicate(key: string, raw: unknown, opts: MatchOptions = {}): Pre
   for (const m of mods) if (!known.has(m)) throw new RuleSyntaxError(`unknown modifier "${m}" in "${key}"; known: ${[...known].join(', ')}`);
   opts.fields?.add(field);
   const resolve = opts.resolve ?? getField;
+  const access = opts.bind ? opts.bind(field) : fieldAccess((r) => resolve(r, field));
   let values = Array.isArray(raw) ? raw : [raw];
   const all = mods.includes('all');
   const cased = mods.includes('cased');
@@ -186,7 +215,7 @@ function fieldPredicate(key: string, raw: unknown, opts: MatchOptions = {}): Pre
   const fieldref = mods.includes('fieldref');
   const strOp = fieldref ? mods.find((m) => ['contains', 'startswith', 'endswith'].includes(m)) : op;
 
-  const tests: ((v: unknown, r: Rec) => boolean)[] = values.map((want) => {
+  const tests: ((v: unknown, r: Rec, low: string | undefined) => boolean)[] = values.map((want) => {
     if (op === 'exists') return (v) => (v !== undefined && v !== null) === Boolean(want);
     if (fieldref) {
       const other = String(want);
@@ -205,7 +234,8 @@ function fieldPredicate(key: string, raw: unknown, opts: MatchOptions = {}): Pre
       case 'endswith': {
         if (opts.sigma) {
           const t = sigmaStringTest(String(want), op, cased);
-          return (v) => v !== null && v !== undefined && typeof v !== 'object' && t(String(v));
+          if (cased) return (v) => v !== null && v !== undefined && typeof v !== 'object' && t(String(v));
+          return (_v, _r, low) => low !== undefined && t(low);
         }
         const w = norm(String(want));
         return (v) => {
@@ -261,7 +291,8 @@ function fieldPredicate(key: string, raw: unknown, opts: MatchOptions = {}): Pre
         if (typeof want === 'boolean') return (v) => v === want || (typeof v === 'string' && v.toLowerCase() === String(want));
         if (opts.sigma) {
           const t = sigmaStringTest(String(want), undefined, cased);
-          return (v) => v !== null && v !== undefined && typeof v !== 'object' && t(String(v));
+          if (cased) return (v) => v !== null && v !== undefined && typeof v !== 'object' && t(String(v));
+          return (_v, _r, low) => low !== undefined && t(low);
         }
         if (typeof want === 'string' && hasWildcard(want)) {
           const re = globToRegExp(want, flags);
@@ -273,10 +304,19 @@ function fieldPredicate(key: string, raw: unknown, opts: MatchOptions = {}): Pre
     }
   });
   return (r) => {
-    const v = resolve(r, field);
+    const v = access.get(r);
     // A list-valued field matches when any element matches.
-    const check = (t: (x: unknown, r: Rec) => boolean) => (Array.isArray(v) ? v.some((x) => t(x, r)) : t(v, r));
-    return all ? tests.every(check) : tests.some(check);
+    if (Array.isArray(v)) {
+      const check = (t: (x: unknown, r: Rec, low: string | undefined) => boolean) => v.some((x) => t(x, r, x === null || x === undefined || typeof x === 'object' ? undefined : String(x).toLowerCase()));
+      return all ? tests.every(check) : tests.some(check);
+    }
+    const low = access.lower(r);
+    if (all) {
+      for (const t of tests) if (!t(v, r, low)) return false;
+      return true;
+    }
+    for (const t of tests) if (t(v, r, low)) return true;
+    return false;
   };
 }
 
@@ -293,7 +333,10 @@ export function compileSelection(name: string, sel: unknown, opts: MatchOptions 
     // Keywords: any string anywhere in the record contains one (Sigma's unbound values).
     const tests = maps.map((k) => sigmaStringTest(String(k), 'contains', false));
     return (r) => {
-      for (const s of stringsOf(r)) if (tests.some((t) => t(s))) return true;
+      for (const s of stringsOf(r)) {
+        const low = s.toLowerCase();
+        if (tests.some((t) => t(low))) return true;
+      }
       return false;
     };
   }
@@ -305,10 +348,40 @@ export function compileSelection(name: string, sel: unknown, opts: MatchOptions 
   return (r) => compiled.some((p) => p(r));
 }
 
-type Node = { t: 'sel'; name: string } | { t: 'not'; a: Node } | { t: 'and' | 'or'; a: Node; b: Node } | { t: 'of'; quant: 'one' | 'all'; names: string[] };
+export type ConditionNode = { t: 'sel'; name: string } | { t: 'not'; a: ConditionNode } | { t: 'and' | 'or'; a: ConditionNode; b: ConditionNode } | { t: 'of'; quant: 'one' | 'all'; names: string[] };
+type Node = ConditionNode;
 
-/** Parses `sel1 and not (a or b)`, `1 of selection*`, `all of them`. */
+/** Compiles `sel1 and not (a or b)`, `1 of selection*`, `all of them`. */
 export function compileCondition(condition: string, selections: Map<string, Predicate>): Predicate {
+  const tree = parseCondition(condition, [...selections.keys()]);
+  const build = (n: Node): Predicate => {
+    switch (n.t) {
+      case 'sel':
+        return selections.get(n.name)!;
+      case 'not': {
+        const a = build(n.a);
+        return (r) => !a(r);
+      }
+      case 'and': {
+        const [a, b] = [build(n.a), build(n.b)];
+        return (r) => a(r) && b(r);
+      }
+      case 'or': {
+        const [a, b] = [build(n.a), build(n.b)];
+        return (r) => a(r) || b(r);
+      }
+      case 'of': {
+        const preds = n.names.map((x) => selections.get(x)!);
+        return n.quant === 'all' ? (r) => preds.every((p) => p(r)) : (r) => preds.some((p) => p(r));
+      }
+    }
+  };
+  return build(tree);
+}
+
+/** Parses a condition over the selections named `selectionNames`. */
+export function parseCondition(condition: string, selectionNames: string[]): ConditionNode {
+  const selections = new Set(selectionNames);
   const tokens = condition.match(/\(|\)|[^\s()]+/g) ?? [];
   let pos = 0;
   const peek = () => tokens[pos]?.toLowerCase();
@@ -317,7 +390,7 @@ export function compileCondition(condition: string, selections: Map<string, Pred
     pos++;
   };
   const names = (pattern: string): string[] => {
-    const all = [...selections.keys()];
+    const all = [...selectionNames];
     if (pattern.toLowerCase() === 'them') return all;
     const re = globToRegExp(pattern, '');
     const found = all.filter((n) => re.test(n));
@@ -367,27 +440,5 @@ export function compileCondition(condition: string, selections: Map<string, Pred
   };
   const tree = orExpr();
   if (pos !== tokens.length) throw new RuleSyntaxError(`condition "${condition}": unexpected "${tokens[pos]}"`);
-  const build = (n: Node): Predicate => {
-    switch (n.t) {
-      case 'sel':
-        return selections.get(n.name)!;
-      case 'not': {
-        const a = build(n.a);
-        return (r) => !a(r);
-      }
-      case 'and': {
-        const [a, b] = [build(n.a), build(n.b)];
-        return (r) => a(r) && b(r);
-      }
-      case 'or': {
-        const [a, b] = [build(n.a), build(n.b)];
-        return (r) => a(r) || b(r);
-      }
-      case 'of': {
-        const preds = n.names.map((x) => selections.get(x)!);
-        return n.quant === 'all' ? (r) => preds.every((p) => p(r)) : (r) => preds.some((p) => p(r));
-      }
-    }
-  };
-  return build(tree);
+  return tree;
 }

@@ -7,7 +7,8 @@ import { BUILTIN_DIR } from '../paths.ts';
 import { parseYaml, validateYaml } from '../yaml-file.ts';
 import { loadSigmaFile, type SigmaLoad } from '../sigma/load.ts';
 import { loadPipeline, type Pipeline } from '../sigma/pipeline.ts';
-import { compileCondition, compileSelection, getField, RuleSyntaxError, type Predicate, type Rec } from './matcher.ts';
+import { compileCondition, compileSelection, getField, RuleSyntaxError, type FieldAccess, type Predicate, type Rec } from './matcher.ts';
+import type { Atom } from '../sigma/prefilter.ts';
 import { AllowlistDef, RuleDef } from './rule-def.ts';
 import { RECORD_KINDS, type RecordKind } from '../definitions.ts';
 
@@ -22,6 +23,12 @@ export interface CompiledRule {
   allow?: AllowlistDef['allowlist'] & { title: string };
   /** A Sigma rule: one predicate per record kind its logsource maps to (lib/sigma/pipeline.ts). */
   targets?: Partial<Record<RecordKind, Predicate>>;
+  /** A Sigma rule's event predicates by `channel#eventId` (lib/sigma/pipeline.ts eventKey), for the engine's index. */
+  eventIndex?: { key: string; match: Predicate; bind: (field: string) => FieldAccess }[];
+  /** Texts one of which every match has in its field (lib/sigma/prefilter.ts), for the rule index. */
+  indexAtoms?: Atom[];
+  /** How the rule reads each record kind's fields (shared by the rules of one mapping). */
+  binders?: Partial<Record<RecordKind, (field: string) => FieldAccess>>;
   /** Runs only on hosts of this OS (a Sigma rule's logsource product). */
   os?: 'windows' | 'linux';
   sigma?: { license: string | null; logsource: string; notMapped?: string[] };
