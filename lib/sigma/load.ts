@@ -9,6 +9,7 @@ import { compileCondition, compileSelection, RuleSyntaxError, type FieldAccess, 
 import { LEVELS, type RuleDef } from '../triage/rule-def.ts';
 import type { CompiledRule } from '../triage/rules.ts';
 import { requiredAtoms } from './prefilter.ts';
+import { compileCorrelation, SigmaCorrelationDoc } from './correlation.ts';
 import { eventAccepts, eventBinder, eventKey, eventResolver, recordBinder, recordResolver, targetFor, type Pipeline } from './pipeline.ts';
 
 const str = z.string();
@@ -47,6 +48,46 @@ export interface SigmaLoad {
   rules: CompiledRule[];
   skipped: SigmaSkip[];
   failed: { file: string; error: string }[];
+  /** Correlation documents waiting for the rules they name (resolveCorrelations). */
+  correlations: { file: string; text: string; data: Rec; licence: string | null }[];
+}
+
+/** Ties each correlation document to the rules it names (by name or id) and adds it as a rule. */
+export function resolveCorrelations(out: SigmaLoad): void {
+  const byName = new Map<string, CompiledRule>();
+  for (const r of out.rules) {
+    byName.set(r.def.id, r);
+    if (r.sigma?.name) byName.set(r.sigma.name, r);
+  }
+  for (const c of out.correlations) {
+    const name = String(c.data.title ?? c.data.name ?? '(no title)');
+    const skip = (reason: string) => out.skipped.push({ file: c.file, rule: `${name}${c.data.id ? ` (${c.data.id})` : ''}`, reason });
+    const parsed = SigmaCorrelationDoc.safeParse(c.data);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      out.failed.push({ file: c.file, error: `${name}: ${i.path.join('.') || 'correlation'}: ${i.message}` });
+      continue;
+    }
+    const doc = parsed.data;
+    if (doc.correlation.aliases !== undefined) {
+      skip('correlation aliases: group-by field aliases are not supported yet');
+      continue;
+    }
+    const base = doc.correlation.rules.map((n) => byName.get(n));
+    const missing = doc.correlation.rules.filter((_, i) => !base[i]);
+    if (missing.length) {
+      skip(`correlation of unknown rules: ${missing.join(', ')} (not loaded or skipped)`);
+      continue;
+    }
+    const rule = compileCorrelation(doc, base as CompiledRule[], c.file, c.text, c.licence);
+    for (const b of base as CompiledRule[]) {
+      b.feeds = [...(b.feeds ?? []), rule];
+      // Sigma: a rule a correlation uses makes no alert of its own unless the correlation says generate.
+      if (!doc.correlation.generate) b.hidden = true;
+    }
+    out.rules.push(rule);
+  }
+  out.correlations = [];
 }
 
 /** The short reason a skip is counted under (the text up to the first colon). */
@@ -74,7 +115,8 @@ export function loadSigmaFile(file: string, text: string, pipeline: Pipeline, ou
       continue;
     }
     if (d.correlation) {
-      skip('correlation rule: Sigma correlation documents (event_count, value_count, temporal) are not run yet; the rules they name still run');
+      // Judged once every file is read: the rules it names may be in other files.
+      out.correlations.push({ file, text, data: d, licence: folderLicence });
       continue;
     }
     if (d.filter) {
@@ -173,6 +215,6 @@ function compileSigmaRule(rule: z.infer<typeof SigmaRule>, file: string, text: s
     binders,
     ...(required ? { indexAtoms: required } : {}),
     ...(target.os === 'windows' || target.os === 'linux' ? { os: target.os } : {}),
-    sigma: { license: rule.license ?? folderLicence, logsource: lsText, ...(notMapped.length ? { notMapped } : {}) },
+    sigma: { license: rule.license ?? folderLicence, logsource: lsText, ...(notMapped.length ? { notMapped } : {}), ...(rule.name ? { name: rule.name } : {}) },
   };
 }

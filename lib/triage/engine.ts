@@ -6,6 +6,7 @@ import { readManifest, readRecords, type Located, type RecordRef } from '../reco
 import { iocFindingInfo, type Intel, type IocMatch } from './intel.ts';
 import { getField, type Rec } from './matcher.ts';
 import { RuleIndex } from './rule-index.ts';
+import { judge, matchKey, recordTime, type CorrelationMatch } from '../sigma/correlation.ts';
 import type { Level } from './rule-def.ts';
 import { allowedBy, type CompiledRule } from './rules.ts';
 
@@ -108,6 +109,7 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   const allowlists = opts.rules.filter((r) => r.allow);
   const suppressed: Suppressed[] = [];
   const groups = new Map<CompiledRule, Map<string, Group>>();
+  const sigmaMatches = new Map<CompiledRule, CorrelationMatch[]>();
   // Facts are derived for Windows records only (a Linux host says so in its host record).
   let linux = false;
 
@@ -129,7 +131,7 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
     const before = findings.length;
     const facts = linux ? undefined : deriveFacts(ref.kind, ref.record);
     if (facts) ref.record.facts = facts;
-    index.forEach(ref.kind, ref.record, ({ rule, match }) => {
+    index.forEach(ref.kind, ref.record, ({ rule, match, bind }) => {
       if (rule.os && rule.os !== (linux ? 'linux' : 'windows')) return;
       if (!match(ref.record)) return;
       const allowed = allowlists.length ? allowedBy(allowlists, rule.def.id, ref.record) : undefined;
@@ -137,6 +139,13 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
         suppressed.push({ rule: rule.def.id, allowlist: allowed.list, entry: allowed.entry, location: { file: ref.file, line: ref.line } });
         return;
       }
+      for (const c of rule.feeds ?? []) {
+        const corr = c.sigmaCorrelation!;
+        const list = sigmaMatches.get(c) ?? [];
+        sigmaMatches.set(c, list);
+        list.push({ rule: corr.rules.indexOf(rule), kind: ref.kind, time: recordTime(ref.record), ...matchKey(corr, bind, ref.record), record: ref.record, file: ref.file, line: ref.line });
+      }
+      if (rule.hidden) return;
       const c = rule.def.correlation;
       if (!c) {
         addFinding({ rule: ruleInfo(rule), kind: ref.kind, record: ref.record, location: { file: ref.file, line: ref.line } });
@@ -215,6 +224,20 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
     evaluate(ref);
   }
 
+  for (const [rule, matches] of sigmaMatches) {
+    const c = rule.sigmaCorrelation!;
+    for (const g of judge(c, matches)) {
+      const first = g.window[0];
+      const what = c.type === 'value_count' ? `${g.distinct} distinct ${c.condition.field}` : c.type === 'event_count' ? `${g.count} matches` : `${c.rules.length} rules in order`;
+      addFinding({
+        rule: { ...ruleInfo(rule), title: `${rule.def.title} (${what})` },
+        kind: first.kind as RecordKind,
+        record: first.record,
+        location: { file: first.file, line: first.line },
+        group: { by: g.by, count: g.count, distinct: g.distinct, values: [...new Set(g.window.map((m) => m.value).filter((v) => v !== null))].slice(0, 50), locations: g.window.slice(0, MAX_LOCATIONS).map((m) => ({ file: m.file, line: m.line })) },
+      });
+    }
+  }
   for (const [rule, perRule] of groups) {
     const c = rule.def.correlation!;
     for (const g of perRule.values()) {

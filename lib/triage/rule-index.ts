@@ -66,13 +66,13 @@ export class RuleIndex {
     const push = <K>(m: Map<K, RuleEntry[]>, k: K, e: RuleEntry) => m.set(k, [...(m.get(k) ?? []), e]);
     for (const r of rules) {
       if (r.allow) continue;
-      for (const e of r.eventIndex ?? []) push(events, e.key, { rule: r, match: e.match, ...(r.indexAtoms ? { atoms: r.indexAtoms, bind: e.bind } : {}) });
+      for (const e of r.eventIndex ?? []) push(events, e.key, { rule: r, match: e.match, bind: e.bind, ...(r.indexAtoms ? { atoms: r.indexAtoms } : {}) });
       if (!r.targets) push(kinds, r.def.logsource.category, { rule: r, match: r.match });
       else
         for (const [k, m] of Object.entries(r.targets) as [RecordKind, Predicate][]) {
           if (k === 'event' && r.eventIndex) continue;
           const bind = r.binders?.[k];
-          push(kinds, k, { rule: r, match: m, ...(r.indexAtoms && bind ? { atoms: r.indexAtoms, bind } : {}) });
+          push(kinds, k, { rule: r, match: m, ...(bind ? { bind } : {}), ...(r.indexAtoms && bind ? { atoms: r.indexAtoms } : {}) });
         }
     }
     for (const [k, list] of kinds) this.byKind.set(k, bucket(list));

@@ -5,10 +5,11 @@ import { gatherInputErrors, InputError, InputErrors } from '../errors.ts';
 import { sha256Text } from '../evidence/hash.ts';
 import { BUILTIN_DIR } from '../paths.ts';
 import { parseYaml, validateYaml } from '../yaml-file.ts';
-import { loadSigmaFile, type SigmaLoad } from '../sigma/load.ts';
+import { loadSigmaFile, resolveCorrelations, type SigmaLoad } from '../sigma/load.ts';
 import { loadPipeline, type Pipeline } from '../sigma/pipeline.ts';
 import { compileCondition, compileSelection, getField, RuleSyntaxError, type FieldAccess, type Predicate, type Rec } from './matcher.ts';
 import type { Atom } from '../sigma/prefilter.ts';
+import type { Correlation } from '../sigma/correlation.ts';
 import { AllowlistDef, RuleDef } from './rule-def.ts';
 import { RECORD_KINDS, type RecordKind } from '../definitions.ts';
 
@@ -31,7 +32,12 @@ export interface CompiledRule {
   binders?: Partial<Record<RecordKind, (field: string) => FieldAccess>>;
   /** Runs only on hosts of this OS (a Sigma rule's logsource product). */
   os?: 'windows' | 'linux';
-  sigma?: { license: string | null; logsource: string; notMapped?: string[] };
+  sigma?: { license: string | null; logsource: string; notMapped?: string[]; name?: string };
+  /** A Sigma correlation: judged over its base rules' matches when triage ends (lib/sigma/correlation.ts). */
+  sigmaCorrelation?: Correlation;
+  /** The correlations this rule's matches feed; `hidden`: it makes no finding of its own (Sigma's generate: false). */
+  feeds?: CompiledRule[];
+  hidden?: boolean;
 }
 
 /** An allowlist pattern: `*` and `?` are always wildcards (Windows paths cannot hold them), `\\` is a plain backslash. */
@@ -111,7 +117,7 @@ export function loadRuleSet(extraDirs: string[] = [], builtin = true): { rules: 
   const dirs = [...(builtin ? [BUILTIN_RULES] : []), ...extraDirs.map((d) => resolve(d))];
   const byId = new Map<string, CompiledRule>();
   const errors: InputError[] = [];
-  const sigma: SigmaLoad = { rules: [], skipped: [], failed: [] };
+  const sigma: SigmaLoad = { rules: [], skipped: [], failed: [], correlations: [] };
   const files: string[] = [];
   const pipelineFiles: string[] = [];
   const licences = new Map<string, string | null>();
@@ -154,6 +160,9 @@ export function loadRuleSet(extraDirs: string[] = [], builtin = true): { rules: 
     });
   }
   if (errors.length) throw new InputErrors(errors);
+  const before = sigma.rules.length;
+  resolveCorrelations(sigma);
+  for (const r of sigma.rules.slice(before)) byId.set(r.def.id, r);
   return { rules: [...byId.values()], sigma };
 }
 
@@ -169,7 +178,8 @@ function isMagpieRule(text: string): boolean {
   if (/^---\s*$/m.test(text.replace(/^---\s*\n/, ''))) return false;
   if (/^allowlist\s*:/m.test(text)) return true;
   const m = /^logsource\s*:\s*(?:\{([^}]*)\}|\n((?:[ \t]+.*\n?)+))/m.exec(text);
-  if (!m) return !/^detection\s*:/m.test(text);
+  // No logsource: a Sigma correlation document (or a broken Sigma rule), else Magpie's own to check.
+  if (!m) return !/^(detection|correlation)\s*:/m.test(text);
   const body = m[1] ?? m[2] ?? '';
   const cat = /category\s*:\s*['"]?([A-Za-z_]+)/.exec(body)?.[1];
   if (cat && (RECORD_KINDS as readonly string[]).includes(cat)) return true;
