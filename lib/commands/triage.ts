@@ -90,5 +90,11 @@ function reportSigma(sigma: SigmaLoad, io: Io): void {
   const by = new Map<string, number>();
   for (const s of sigma.skipped) by.set(skipKind(s.reason), (by.get(skipKind(s.reason)) ?? 0) + 1);
   const reasons = [...by].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ');
-  io.err.write(`magpie: sigma: ${read} rules read: ${sigma.rules.length} loaded, ${sigma.skipped.length} skipped${reasons ? ` (${reasons})` : ''}, ${sigma.failed.length} failed\n`);
+  // Loaded, but not run on a record kind that lacks a field they name (they still run on events).
+  const partial = sigma.rules.filter((r) => r.sigma?.notMapped?.length).length;
+  io.err.write(
+    `magpie: sigma: ${read} rules read: ${sigma.rules.length} loaded, ${sigma.skipped.length} skipped${reasons ? ` (${reasons})` : ''}, ${sigma.failed.length} failed` +
+      (partial ? `; ${partial} loaded rules are not run on some record kinds whose fields they name are not collected` : '') +
+      '\n',
+  );
 }
