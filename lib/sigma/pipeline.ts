@@ -117,6 +117,17 @@ export function recordResolver(map: Record<string, string>): (r: Rec, field: str
   };
 }
 
+const HASH_NAMES = new Set(['md5', 'sha1', 'sha256', 'imphash']);
+/** `MD5=A,SHA256=B` → { md5: 'A', sha256: 'B' } (names lower-case). */
+export function splitHashes(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) out[part.slice(0, eq).trim().toLowerCase()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
 const SYSTEM_FIELDS: Record<string, string> = { eventid: 'eventId', channel: 'channel', provider_name: 'provider', computer: 'computer', eventrecordid: 'recordId', level: 'level' };
 
 /** Looks a Sigma field up in an event: System fields, then EventData (renamed for this source). */
@@ -130,6 +141,8 @@ export function eventResolver(rename: Record<string, string>): (r: Rec, field: s
     if (!data) return undefined;
     const name = lower.get(f) ?? field;
     if (name in data) return data[name];
+    // Sysmon packs the hashes in one field (MD5=…,SHA256=…,IMPHASH=…): rules may name each.
+    if (HASH_NAMES.has(f) && typeof data.Hashes === 'string') return splitHashes(data.Hashes)[f];
     // Sigma names EventData without case or spaces: Defender's "Threat Name" is ThreatName.
     const want = name.toLowerCase().replace(/\s+/g, '');
     for (const k of Object.keys(data)) if (k.toLowerCase().replace(/\s+/g, '') === want) return data[k];
