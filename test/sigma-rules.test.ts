@@ -23,8 +23,14 @@ evtxexportOrFail();
 const WINDOWS = join(SIGMAHQ, 'rules', 'windows');
 const REGRESSION_RULES = ['rules', 'rules-emerging-threats', 'rules-threat-hunting'].map((d) => join(SIGMAHQ, d));
 let windows: ReturnType<typeof loadRuleSet>;
-test.before(() => {
+/** The recorded hosts, collected once for the live-state and index tests. */
+const hosts: Record<string, string> = {};
+test.before(async () => {
   windows = loadRuleSet([WINDOWS], false);
+  const out = tempDir('magpie-sigma-hosts-');
+  const names = ['healthy-server', 'infected', 'infected-lab'];
+  const dirs = await Promise.all(names.map((h) => collectRecordedWindowsHost(h, out)));
+  names.forEach((h, i) => (hosts[h] = dirs[i]));
 });
 const KNOWN_SKIPS = ['logsource not mapped', 'fields not mapped', 'unsupported', 'status deprecated', 'status unsupported', 'correlation rule', 'filter rule', 'aggregation', 'near'];
 
@@ -87,8 +93,7 @@ test('SigmaHQ\'s regression samples (a representative part: every logsource fold
 
 test('over live state: SigmaHQ\'s Windows rules on recorded hosts find the infected ones\' malware, and nothing at high on the healthy server', async () => {
   const { rules } = windows;
-  const out = tempDir('magpie-sigma-hosts-');
-  const [healthy, infected, lab] = await Promise.all(['healthy-server', 'infected', 'infected-lab'].map((h) => collectRecordedWindowsHost(h, out)));
+  const [healthy, infected, lab] = [hosts['healthy-server'], hosts.infected, hosts['infected-lab']];
   const titles = async (dir: string, min: string) => (await triageFolder(dir, { rules })).findings.filter((f) => levelRank(f.rule.level) >= levelRank(min as never)).map((f) => `${f.rule.title} | ${f.record.name ?? f.record.processName}`).sort();
   assert.equal(await titles(healthy, 'high'), []);
   const inf = await titles(infected, 'high');
@@ -123,9 +128,7 @@ test('the rule index never drops a match: on every regression event and every re
   let hits = 0;
   for (const s of samples()) for (const f of s.evtx) for await (const e of readEvtx(f)) (events++, (hits += check('event', e as never)));
   assert.ok(events >= 200 && hits >= 150, `${events} events, ${hits} matches`);
-  const out = tempDir('magpie-sigma-index-');
-  for (const h of ['healthy-server', 'infected', 'infected-lab']) {
-    const dir = await collectRecordedWindowsHost(h, out);
+  for (const dir of Object.values(hosts)) {
     const procs = readdirSync(join(dir, 'steps')).find((d) => d.endsWith('-processes'))!;
     for (const line of readFileSync(join(dir, 'steps', procs, 'records.jsonl'), 'utf8').trim().split('\n')) check('process', JSON.parse(line));
   }
