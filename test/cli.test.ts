@@ -38,6 +38,19 @@ test('list shows playbooks and steps; --json is machine-readable', () => {
   assert.equal(j.playbooks.map((p: any) => p.name).sort(), ['full', 'miner', 'ransomware', 'triage']);
 });
 
+test('the README quick start (no --out: the relative folder `evidence` in the working folder) collects every record the target counted', () => {
+  const cwd = tempDir('magpie-quickstart-');
+  const r = cli(['run', 'triage'], { cwd });
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.stderr + r.stdout, /records, 0 arrived/);
+  const root = join(cwd, 'evidence', 'adhoc');
+  const host = readdirSync(root).find((d) => d !== 'runs')!;
+  const run = readdirSync(join(root, host))[0];
+  const manifest = readJson(join(root, host, run, 'manifest.json'));
+  const byId = Object.fromEntries(manifest.steps.map((s: any) => [s.id, s.records]));
+  assert.ok(byId['host-info'] === 1 && byId.processes > 5, JSON.stringify(byId));
+});
+
 test('--dry-run runs nothing and writes nothing', () => {
   const out = tempDir();
   const r = cli(['run', 'triage', '--dry-run', '--out', out]);

@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRuleSet } from '../lib/triage/rules.ts';
 import type { CompiledRule } from '../lib/triage/rules.ts';
+import type { RecordKind } from '../lib/definitions.ts';
 import { tempDir } from './helpers.ts';
 
 function load(files: Record<string, string>): CompiledRule[] {
@@ -17,7 +18,7 @@ function load(files: Record<string, string>): CompiledRule[] {
   return rules;
 }
 const rule = (logsource: string, detection: string, extra = '') => `title: t\nid: 55555555-5555-4555-8555-555555555555\nstatus: test\n${extra}logsource: ${logsource}\ndetection:\n${detection}\nlevel: high\n`;
-const on = (r: CompiledRule, kind: string, rec: Record<string, unknown>) => !!r.targets?.[kind as never]?.(rec);
+const on = (r: CompiledRule, kind: RecordKind, rec: Record<string, unknown>) => !!r.targets?.[kind]?.(rec);
 
 test('process_creation: a Sysmon 1 event, a Security 4688 event (NewProcessName as Image) and a live process record', () => {
   const [r] = load({ 'whoami.yml': rule('{ product: windows, category: process_creation }', "  selection:\n    Image|endswith: '\\whoami.exe'\n    CommandLine|contains: '/priv'\n  condition: selection") });

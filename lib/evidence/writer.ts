@@ -6,7 +6,7 @@
 import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, platform } from 'node:os';
 import { custodyActor, localUser } from '../identity.ts';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import type { OsName } from '../definitions.ts';
 import type { PlannedStep, Plan } from '../plan.ts';
 import type { TargetInfo, Transport } from '../session/session.ts';
@@ -61,7 +61,9 @@ export interface StepOutcome {
 
 /** `<root>/<case>/<target>`: where a target's run folders are, for the writer and for --resume. */
 export function hostFolder(root: string, caseId: string, targetName: string): string {
-  return join(root, safeSegment(caseId), safeSegment(targetName));
+  // Absolute: the folder is handed to PowerShell hosts that run in a folder of their own, where a
+  // relative --out (the default `evidence`) would name another place and the records be lost.
+  return join(resolve(root), safeSegment(caseId), safeSegment(targetName));
 }
 
 /** `NN-<id>`: a step's folder name, under steps/ and under .staging/ alike. */
