@@ -49,6 +49,8 @@ test.before(async () => {
       `$global:MemoryDumpFixtureDir = ${q(HOST)}`,
       `$global:MemoryDumpCallLog = ${q(logs.cim)}`,
       `. ${q(join(WIN, 'memory-dump', 'fakes.ps1'))}`,
+      `$global:WinEventFixtureDir = ${q(join(WIN, 'eventlogs', 'infected'))}`,
+      `. ${q(join(WIN, 'eventlogs', 'fakes.ps1'))}`,
       `$env:PROCDUMP_CALL_LOG = ${q(logs.procdump)}`,
       `$env:AUTORUNSC_CALL_LOG = ${q(logs.autorunsc)}`,
       `$env:AUTORUNSC_CSV = ${q(join(WIN, 'autorunsc', 'autorunsc.csv'))}`,
@@ -71,7 +73,8 @@ test.before(async () => {
 
 test('every step of full runs, in order of volatility, and each is ok on the recorded infected host', () => {
   const rows = manifest.steps.map((s: any) => `${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`);
-  assert.equal(manifest.steps.map((s: any) => s.id), ['host-info', 'network', 'processes', 'autoruns', 'autorunsc', 'defender', 'av-scan', 'memory-dump', 'file-hashes']);
+  assert.equal(manifest.steps.map((s: any) => s.id), ['host-info', 'network', 'processes', 'autoruns', 'autorunsc', 'defender', 'eventlogs', 'av-scan', 'memory-dump', 'file-hashes']);
+  assert.is(manifest.steps.find((s: any) => s.id === 'eventlogs').records, 15);
   for (const s of manifest.steps) assert.ok(s.status === 'ok', rows.join('\n'));
 });
 
@@ -98,10 +101,10 @@ test('memory-dump flagged:high dumped exactly the processes the run\'s own recor
   assert.equal(sorted(readJsonl(join(stepDir('memory-dump'), 'records.jsonl')).map((x: any) => x.pid)), sorted(flagged));
   // And triage over the whole folder reads every step: autostarts, the scan, the processes.
   const kinds = new Set(triaged.findings.map((f) => f.kind));
-  for (const k of ['process', 'autorun', 'detection']) assert.ok(kinds.has(k as any), `a ${k} finding`);
+  for (const k of ['process', 'autorun', 'detection', 'event']) assert.ok(kinds.has(k as any), `a ${k} finding`);
 });
 
-test('the evidence folder verifies: every file the nine steps wrote is in the sums, unchanged', () => {
+test('the evidence folder verifies: every file the ten steps wrote is in the sums, unchanged', () => {
   const r = cli(['verify', dir]);
   assert.is(r.code, 0, r.stdout + r.stderr);
 });

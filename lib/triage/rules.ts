@@ -146,7 +146,7 @@ export function loadRuleSet(extraDirs: string[] = [], builtin = true): { rules: 
         pipeline ??= loadPipeline(pipelineFiles);
         const before = sigma.rules.length;
         const root = [...licences.keys()].find((d) => file.startsWith(d + sep));
-        loadSigmaFile(file, text, pipeline, sigma, root ? licences.get(root) : null);
+        loadSigmaFile(file, text, pipeline, sigma, root ? licenceFor(file, root, licences) : null);
         for (const r of sigma.rules.slice(before)) byId.set(r.def.id, r);
         return;
       }
@@ -187,11 +187,25 @@ function isMagpieRule(text: string): boolean {
 }
 
 /**
- * The licence of a folder of community rules, from a LICENSE file in it or up to two folders above (a SigmaHQ
- * checkout: the Detection Rule License), for rules that do not name theirs.
+ * The licence of a rule that does not name its own: from the nearest LICENSE file in its folder or
+ * above it, up to the rules folder given (a vendored set of SigmaHQ rules inside a team's folder
+ * has its own), else the rules folder's.
  */
-function folderLicence(dir: string): string | null {
-  for (const d of [dir, dirname(dir), dirname(dirname(dir))]) {
+function licenceFor(file: string, root: string, cache: Map<string, string | null>): string | null {
+  for (let d = dirname(file); d.startsWith(root + sep); d = dirname(d)) {
+    if (!cache.has(d)) cache.set(d, folderLicence(d, 0));
+    const l = cache.get(d);
+    if (l) return l;
+  }
+  return cache.get(root) ?? null;
+}
+
+/**
+ * The licence of a folder of community rules, from a LICENSE file in it or up to `up` folders above
+ * (a SigmaHQ checkout: the Detection Rule License).
+ */
+function folderLicence(dir: string, up = 2): string | null {
+  for (const d of [dir, dirname(dir), dirname(dirname(dir))].slice(0, up + 1)) {
     let names: string[] = [];
     try {
       names = readdirSync(d).filter((n) => /^licen[cs]e/i.test(n));
