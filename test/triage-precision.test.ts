@@ -115,6 +115,11 @@ test('infected lab: each persistence pattern is flagged at the level stated', as
     'high magpie-autorun-policies-run: OneNote Tray',
     // A USB worm's Startup shortcut: cmd renames its hidden scripts and starts one.
     'high magpie-autorun-shortcut-interpreter: Photos.lnk',
+    // Persistence beyond Run keys: a WMI consumer that downloads and runs, utilman.exe replaced
+    // by cmd.exe at the logon screen, a password filter DLL in ProgramData loaded by lsass.
+    'high magpie-autorun-wmi-consumer: Windows Update Consumer',
+    'critical magpie-autorun-accessibility-hijack: Debugger',
+    'high magpie-autorun-lsa-appinit: Notification Packages: C:\\ProgramData\\Microsoft\\Crypto\\pwdflt.dll',
   ];
   assert.equal(expected.filter((e) => !got.has(e)), [], 'missed');
   // Nothing high about the machine's own software.
@@ -125,7 +130,7 @@ test('infected lab: each persistence pattern is flagged at the level stated', as
 test('every built-in Windows rule left out of the infected golden fires on the lab machine or the healthy server', async () => {
   const fired = new Set<string>();
   for (const dir of [hosts.lab, hosts.healthy]) for (const f of (await triageFolder(dir, { rules })).findings) fired.add(f.rule.id);
-  for (const id of ['magpie-autorun-shortcut-interpreter', 'magpie-autorun-stale-vendor', 'magpie-autorun-policies-run-vendor', 'magpie-autorun-lookalike-name', 'magpie-autorun-fake-system-folder', 'magpie-process-fake-system-folder', 'magpie-process-script-host'])
+  for (const id of ['magpie-autorun-wmi-consumer', 'magpie-autorun-accessibility-hijack', 'magpie-autorun-lsa-appinit', 'magpie-autorun-shortcut-interpreter', 'magpie-autorun-stale-vendor', 'magpie-autorun-policies-run-vendor', 'magpie-autorun-lookalike-name', 'magpie-autorun-fake-system-folder', 'magpie-process-fake-system-folder', 'magpie-process-script-host'])
     assert.ok(fired.has(id), `${id} fires`);
 });
 

@@ -192,4 +192,26 @@ test('rules on them: shortcuts handing a command line to cmd fire magpie-autorun
   assert.ok(fired(entry('\\OneDrive Reporting')).includes('magpie-autorun-unsigned-user-writable'));
 });
 
+test('persistence beyond Run keys: IFEO debuggers and SilentProcessExit monitors, AppInit DLLs, LSA packages by name in System32, netsh helpers, WMI consumers with their filter', () => {
+  const IFEO = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options';
+  const sethc = entry('Debugger', `${IFEO}\\sethc.exe`);
+  assert.equal([sethc.category, sethc.hijacks, sethc.imagePath, sethc.signed], ['Image hijacks', 'sethc.exe', 'C:\\Windows\\System32\\cmd.exe', true]);
+  const mon = entry('MonitorProcess');
+  assert.equal([mon.hijacks, mon.imagePath, mon.signed], ['notepad.exe', 'C:\\ProgramData\\WinUpd\\winupd.exe', false]);
+  assert.not.ok(run.records.some((r) => r.location.endsWith('\\msedge.exe')), 'MitigationOptions alone is no hijack');
+  const appinit = entry('AppInit_DLLs', 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Windows');
+  assert.equal([appinit.imagePath, appinit.enabled], ['C:\\ProgramData\\WinUpd\\wupd.dll', true]);
+  assert.equal(entry('Security Packages: mimilib').imagePath, 'C:\\WINDOWS\\System32\\mimilib.dll');
+  assert.equal(entry('Authentication Packages: msv1_0').signed, true);
+  assert.not.ok(run.records.some((r) => r.entry === 'Security Packages: '), 'the empty "" package is no package');
+  assert.equal(entry('dhcpclient').imagePath, 'C:\\WINDOWS\\System32\\dhcpcmonitor.dll');
+  const wmi = entry('Updater', 'WMI root/subscription');
+  assert.equal([wmi.consumerType, wmi.enabled, wmi.launcher], ['CommandLine', true, null]);
+  assert.match(wmi.wmiFilter, /Win32_PerfFormattedData_PerfOS_System/);
+  const script = entry('Unbound script');
+  assert.equal([script.consumerType, script.scriptingEngine, script.enabled, script.imagePath], ['ActiveScript', 'VBScript', false, null]);
+  assert.match(script.launchString, /WScript\.Shell/);
+  assert.not.ok(run.records.some((r) => r.entry === 'SCM Event Log Consumer'), 'Windows\' own event-log consumer runs nothing');
+});
+
 test.run();

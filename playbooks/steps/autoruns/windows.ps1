@@ -740,6 +740,135 @@ if ($hklm) {
     }
 }
 
+# ---- persistence beyond Run keys: IFEO, AppInit, LSA, netsh helpers -------------------------
+if ($hklm) {
+    # Image File Execution Options: a Debugger runs instead of the program (sethc.exe → cmd.exe at
+    # the logon screen); GlobalFlag 0x200 with SilentProcessExit's MonitorProcess runs one when it exits.
+    $ifeoPath = 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\Image File Execution Options'
+    $ifeo = Open-MagpieKey $hklm 'HKLM' $ifeoPath 'System-wide'
+    Get-MagpieNotRead
+    if ($ifeo) {
+        $exes = @()
+        try { $exes = @($ifeo.GetSubKeyNames()) } catch { Write-Error -Message "cannot list HKLM\${ifeoPath}: $($_.Exception.Message)" -ErrorAction Continue }
+        foreach ($exe in $exes) {
+            $k = Open-MagpieKey $hklm 'HKLM' "$ifeoPath\$exe" 'System-wide'
+            Get-MagpieNotRead
+            if (-not $k) { continue }
+            try {
+                $dbg = $k.GetValue('Debugger', $null, $noExpand)
+                if ($dbg) {
+                    $r = New-MagpieAutorun "HKLM\$ifeoPath\$exe" 'Debugger' 'Image hijacks' ([string]$dbg) 'System-wide' $true $null "runs instead of $exe" $null $machineVars
+                    $r | Add-Member -NotePropertyName hijacks -NotePropertyValue $exe.ToLowerInvariant() -PassThru
+                }
+                $flag = $k.GetValue('GlobalFlag', $null)
+                if ($null -ne $flag -and ([int64]$flag -band 0x200)) {
+                    $spPath = "SOFTWARE\Microsoft\Windows NT\CurrentVersion\SilentProcessExit\$exe"
+                    $sp = Open-MagpieKey $hklm 'HKLM' $spPath 'System-wide'
+                    Get-MagpieNotRead
+                    if ($sp) {
+                        try {
+                            $mon = $sp.GetValue('MonitorProcess', $null, $noExpand)
+                            if ($mon) {
+                                $r = New-MagpieAutorun "HKLM\$spPath" 'MonitorProcess' 'Image hijacks' ([string]$mon) 'System-wide' $true $null "runs when $exe exits (GlobalFlag FLG_MONITOR_SILENT_PROCESS_EXIT)" $null $machineVars
+                                $r | Add-Member -NotePropertyName hijacks -NotePropertyValue $exe.ToLowerInvariant() -PassThru
+                            }
+                        } finally { $sp.Close() }
+                    }
+                }
+            } finally { $k.Close() }
+        }
+        $ifeo.Close()
+    }
+
+    # AppInit_DLLs: loaded into every process that loads user32.dll, while LoadAppInit_DLLs is 1.
+    foreach ($p in 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\Windows', 'SOFTWARE\WOW6432Node\Microsoft\Windows NT\CurrentVersion\Windows') {
+        $k = Open-MagpieKey $hklm 'HKLM' $p 'System-wide'
+        Get-MagpieNotRead
+        if (-not $k) { continue }
+        try {
+            $dlls = [string]$k.GetValue('AppInit_DLLs', $null, $noExpand)
+            $load = $k.GetValue('LoadAppInit_DLLs', $null)
+            foreach ($d in @($dlls -split '[,\s]+' | Where-Object { $_ })) {
+                New-MagpieAutorun "HKLM\$p" 'AppInit_DLLs' 'AppInit' $d 'System-wide' ($null -ne $load -and [int]$load -eq 1) $null $null $d $machineVars
+            }
+        } finally { $k.Close() }
+    }
+
+    # LSA packages: DLLs lsass.exe loads by name (msv1_0 is System32\msv1_0.dll); a password filter
+    # or a security package elsewhere sees every password.
+    $lsaPath = 'SYSTEM\CurrentControlSet\Control\Lsa'
+    foreach ($kp in @($lsaPath, "$lsaPath\OSConfig")) {
+        $k = Open-MagpieKey $hklm 'HKLM' $kp 'System-wide'
+        Get-MagpieNotRead
+        if (-not $k) { continue }
+        try {
+            foreach ($v in 'Authentication Packages', 'Security Packages', 'Notification Packages') {
+                $names = $k.GetValue($v, $null, $noExpand)
+                foreach ($n in @($names | ForEach-Object { ([string]$_).Trim().Trim('"') } | Where-Object { $_ })) {
+                    $file = $(if ($n -match '\\') { $n } elseif ($n -match '\.dll$') { "$sys32\$n" } else { "$sys32\$n.dll" })
+                    New-MagpieAutorun "HKLM\$kp" "$v`: $n" 'LSA Providers' $n 'System-wide' $true $null $null $file $machineVars
+                }
+            }
+        } finally { $k.Close() }
+    }
+
+    # netsh helper DLLs: loaded each time netsh runs.
+    $k = Open-MagpieKey $hklm 'HKLM' 'SOFTWARE\Microsoft\NetSh' 'System-wide'
+    Get-MagpieNotRead
+    if ($k) {
+        try {
+            $helpers = Read-MagpieValues $k 'HKLM\SOFTWARE\Microsoft\NetSh' 'System-wide'
+            foreach ($v in $helpers) {
+                if (-not $v.data) { continue }
+                $file = $(if ([string]$v.data -match '\\') { [string]$v.data } else { "$sys32\$($v.data)" })
+                New-MagpieAutorun 'HKLM\SOFTWARE\Microsoft\NetSh' $v.name 'Netsh helpers' ([string]$v.data) 'System-wide' $true $null $null $file $machineVars
+            }
+        } finally { $k.Close() }
+    }
+}
+
+# ---- WMI permanent event subscriptions: consumers that run a command or a script ---------------
+foreach ($ns in 'root/subscription', 'root/default') {
+    try {
+        $filters = @{}
+        foreach ($f in @(Get-CimInstance -Namespace $ns -ClassName __EventFilter -ErrorAction Stop)) { $filters[[string]$f.Name] = [string]$f.Query }
+        $boundTo = @{}
+        foreach ($b in @(Get-CimInstance -Namespace $ns -ClassName __FilterToConsumerBinding -ErrorAction Stop)) {
+            if ($b.Consumer -and $b.Filter) { $boundTo[[string]$b.Consumer.Name] = [string]$b.Filter.Name }
+        }
+        $consumers = @()
+        foreach ($c in @(Get-CimInstance -Namespace $ns -ClassName CommandLineEventConsumer -ErrorAction Stop)) {
+            $launch = $(if ($c.CommandLineTemplate) { [string]$c.CommandLineTemplate } else { [string]$c.ExecutablePath })
+            $consumers += @{ c = $c; type = 'CommandLine'; launch = $launch; image = $null }
+        }
+        foreach ($c in @(Get-CimInstance -Namespace $ns -ClassName ActiveScriptEventConsumer -ErrorAction Stop)) {
+            $text = $(if ($c.ScriptText) { [string]$c.ScriptText } else { [string]$c.ScriptFileName })
+            $consumers += @{ c = $c; type = 'ActiveScript'; launch = $text; image = $(if ($c.ScriptFileName) { [string]$c.ScriptFileName } else { $null }) }
+        }
+        foreach ($x in $consumers) {
+            $name = [string]$x.c.Name
+            $filter = $(if ($boundTo.ContainsKey($name)) { $boundTo[$name] } else { $null })
+            $query = $(if ($filter -and $filters.ContainsKey($filter)) { $filters[$filter] } else { $null })
+            $desc = $(if ($filter) { "runs on: $query (filter $filter)" } else { 'not bound to a filter (does not run)' })
+            $r = $(if ($x.type -eq 'CommandLine') { New-MagpieAutorun "WMI $ns" $name 'WMI' $x.launch 'System-wide' ([bool]$filter) $null $desc $null $machineVars }
+                   else { New-MagpieAutorun "WMI $ns" $name 'WMI' $x.launch 'System-wide' ([bool]$filter) $null $desc $x.image $machineVars })
+            $r | Add-Member -NotePropertyName consumerType -NotePropertyValue $x.type
+            $r | Add-Member -NotePropertyName wmiFilter -NotePropertyValue $query
+            if ($x.type -eq 'ActiveScript') {
+                $r | Add-Member -NotePropertyName scriptingEngine -NotePropertyValue ([string]$x.c.ScriptingEngine)
+                # Script text held in WMI itself: there is no file to name, hash or sign.
+                if (-not $x.image) { $r.imagePath = $null; $r.imageExists = $null; $r.sha256 = $null; $r.signed = $null; $r.signatureStatus = $null; $r.signer = $null }
+            }
+            $r
+        }
+    } catch {
+        $msg = $_.Exception.Message
+        if ($msg -match 'Invalid (namespace|class)') { continue }
+        Write-Error -Message "cannot read WMI subscriptions in ${ns}: $msg" -ErrorAction Continue
+        Write-MagpieStatus "WMI $ns" 'not-read' "WMI event subscriptions: $msg" 'System-wide'
+    }
+}
+
 # ---- Startup folders (the machine's and each profile's) ---------------------------------------
 # A shortcut is recorded with what it starts (its target and arguments); any other file as itself.
 $startup = New-Object System.Collections.Generic.List[object]
