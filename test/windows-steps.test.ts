@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { collectRecordedWindowsHost, pwshOrFail, readJson, readJsonl } from './helpers.ts';
 
 pwshOrFail();
@@ -55,6 +56,12 @@ test('processes: parents, owners, hashes (lower-case), Authenticode status and s
   // Windows paths are case-insensitive: system32 and System32 are one image, hashed once.
   assert.is(by(800).sha256, by(912).sha256);
   assert.ok(by(800).sha256);
+  // MD5 beside SHA-256 (Get-FileHash -Algorithm MD5, lower-case), for VirusTotal and MD5-only IOC lists.
+  assert.is(worm.md5, createHash('md5').update(`magpie fixture ${worm.path.toLowerCase()}`).digest('hex'));
+  assert.is(by(0).md5, null);
+  assert.ok(procs.filter((p) => p.path && p.sha256).every((p) => /^[0-9a-f]{32}$/.test(p.md5)), 'every hashed image has its MD5');
+  // CPU time from Win32_Process's kernel and user time (100 ns units).
+  assert.is(by(3500).cpuSeconds, 9999.99);
 });
 
 test('network: states by name, owning process joined, worm fan-out to 445 visible', () => {

@@ -11,7 +11,7 @@ $procs = New-Object System.Collections.Generic.List[object]
 foreach ($wp in @(Get-CimInstance -ClassName Win32_Process)) {
     $procId = [int]$wp.ProcessId
     $path = $wp.ExecutablePath
-    if ($path -and -not $images.ContainsKey($path)) { $images[$path] = [pscustomobject]@{ sha256 = $null; status = $null; signer = $null } }
+    if ($path -and -not $images.ContainsKey($path)) { $images[$path] = [pscustomobject]@{ sha256 = $null; md5 = $null; status = $null; signer = $null } }
     $start = $null
     if ($wp.CreationDate) { $start = ([datetime]$wp.CreationDate).ToUniversalTime() }
     # CPU time so far (kernel + user, in 100 ns units): a miner has burnt hours of it.
@@ -26,6 +26,7 @@ foreach ($wp in @(Get-CimInstance -ClassName Win32_Process)) {
         user            = $(if ($owners.ContainsKey($procId)) { $owners[$procId] } else { $null })
         startTime       = $start
         sha256          = $null
+        md5             = $null
         signatureStatus = $null
         signer          = $null
         signed          = $null
@@ -36,7 +37,11 @@ foreach ($wp in @(Get-CimInstance -ClassName Win32_Process)) {
 foreach ($path in @($images.Keys)) {
     $img = $images[$path]
     if ($Params.HashImages) {
-        try { $img.sha256 = (Get-FileHash -LiteralPath $path -Algorithm SHA256 -ErrorAction Stop).Hash.ToLowerInvariant() } catch { Write-Warning "cannot hash ${path}: $($_.Exception.Message)" }
+        try {
+            $img.sha256 = (Get-FileHash -LiteralPath $path -Algorithm SHA256 -ErrorAction Stop).Hash.ToLowerInvariant()
+            # MD5 too: responders paste it into VirusTotal and older IOC lists carry only MD5.
+            $img.md5 = (Get-FileHash -LiteralPath $path -Algorithm MD5 -ErrorAction Stop).Hash.ToLowerInvariant()
+        } catch { Write-Warning "cannot hash ${path}: $($_.Exception.Message)" }
     }
     if ($Params.CheckSignatures) {
         try {
@@ -50,6 +55,7 @@ foreach ($p in $procs) {
     if ($p.path) {
         $img = $images[$p.path]
         $p.sha256 = $img.sha256
+        $p.md5 = $img.md5
         $p.signatureStatus = $img.status
         $p.signer = $img.signer
         $p.signed = $(if ($img.status) { $img.status -eq 'Valid' } else { $null })
