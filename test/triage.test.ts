@@ -49,7 +49,7 @@ test('infected host: every finding of every built-in rule matches the golden lis
   // windows-ransomware.test.ts runs that step on an encrypted and a healthy host and checks each rule.
   const ransomware = ['magpie-ransomware-note', 'magpie-ransomware-mass-rename', 'magpie-ransomware-recovery-disabled', 'magpie-ransomware-recovery-commands'];
   // PowerShell history (ps-history) is not in triage either: windows-ps-history.test.ts checks it.
-  ransomware.push('magpie-ps-history-attack-commands');
+  ransomware.push('magpie-ps-history-attack-commands', 'magpie-hosts-file-redirect');
   // Rules over event logs (Sigma-format built-ins) read the eventlogs step's records, which triage
   // does not collect: windows-eventlogs.test.ts runs them on an infected and a healthy host.
   // (PowerShell script-block rules also read ps-history's commands, which triage does not collect.)
