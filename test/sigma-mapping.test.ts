@@ -9,6 +9,7 @@ import { loadRuleSet } from '../lib/triage/rules.ts';
 import type { CompiledRule } from '../lib/triage/rules.ts';
 import type { RecordKind } from '../lib/definitions.ts';
 import { tempDir } from './helpers.ts';
+import { subjectOf } from '../lib/triage/prioritise.ts';
 
 function load(files: Record<string, string>): CompiledRule[] {
   const dir = tempDir('magpie-sigma-map-');
@@ -54,6 +55,15 @@ test('a team\'s sigma-pipeline-*.yaml in its rules folder: its own logsource and
   assert.is(rules.length, 1);
   assert.ok(on(rules[0], 'process', { path: 'C:\\Tools\\PsExec.exe', host: 'WS-042' }));
   assert.not.ok(on(rules[0], 'process', { path: 'C:\\Tools\\PsExec.exe', host: 'jump-02' }));
+});
+
+test('a finding on an event or a text record is headed by what it is about (the program, service or account; the user\'s command), not left blank', () => {
+  const sysmon = subjectOf({ kind: 'event', record: { channel: 'Microsoft-Windows-Sysmon/Operational', eventId: 1, time: '2025-11-26T05:11:27.927Z', data: { Image: 'C:\\Users\\x\\GRB_NET.exe', CommandLine: 'GRB_NET.exe -m:scan' } } } as never);
+  assert.equal([sysmon.name, sysmon.detail], ['GRB_NET.exe', 'Microsoft-Windows-Sysmon/Operational 1 · 2025-11-26T05:11:27.927Z · GRB_NET.exe -m:scan']);
+  assert.is(subjectOf({ kind: 'event', record: { channel: 'System', eventId: 7045, data: { ServiceName: 'WinDefendUpd', ImagePath: '%COMSPEC% /c x' } } } as never).name, 'WinDefendUpd');
+  assert.is(subjectOf({ kind: 'event', record: { channel: 'Security', eventId: 4624, data: {} } } as never).name, 'Security 4624');
+  const cmd = subjectOf({ kind: 'text', record: { source: 'psreadline', user: 'jdoe', file: 'C:\\h.txt', line: 4, command: 'IEX (x)' } } as never);
+  assert.equal([cmd.name, cmd.detail], ['jdoe', 'IEX (x) · C:\\h.txt:4']);
 });
 
 test.run();

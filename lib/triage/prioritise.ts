@@ -66,6 +66,21 @@ export function subjectOf(f: Finding): Subject {
       const path = str(r.path);
       return withKey(baseName(path) || path, path, path);
     }
+    case 'event': {
+      // The program, service or account the event is about, else the event itself.
+      const d = (r.data ?? {}) as Record<string, unknown>;
+      const what = str(d.Image) || str(d.NewProcessName) || str(d.ServiceName) || str(d.TargetObject) || str(d.TargetFilename) || str(d.TargetUserName) || str(d.SubjectUserName);
+      const event = `${str(r.channel)} ${str(r.eventId)}`.trim();
+      const line = str(d.CommandLine) || str(d.ImagePath) || str(d.ScriptBlockText).slice(0, 200) || str(d.IpAddress);
+      return withKey(baseName(what) || event, [event, str(r.time), line].filter(Boolean).join(' · '), `${event}|${what}`);
+    }
+    case 'text': {
+      // ps-history: a user's command; net-context: a hosts entry, a cached name, a share.
+      const name = str(r.user) || str(r.address) || str(r.name) || str(r.source);
+      const detail = str(r.command).slice(0, 300) || (Array.isArray(r.names) ? r.names.map(str).join(' ') : '') || str(r.data) || str(r.path);
+      const at = str(r.file) ? `${str(r.file)}:${str(r.line)}` : '';
+      return withKey(name, [detail, at].filter(Boolean).join(' · '), `${str(r.source)}|${name}|${detail}`);
+    }
     case 'host': {
       const h = str(r.hostname);
       return withKey(h || 'host', [str(r.osName) || str(r.os), str(r.osVersion)].filter(Boolean).join(' '), h);
