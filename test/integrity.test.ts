@@ -120,7 +120,10 @@ test('kill -9 of Magpie during a step: the step stops too, and its output stays 
   assert.ok(report.ok, JSON.stringify(report));
   assert.ok(report.notes.some((n) => n.startsWith('.staging/02-keeps-writing/records.jsonl: written by a step but never recorded')), JSON.stringify(report.notes));
   // tsx caches there only when the bundle is stale (a source edited since the build): our side, not the target's.
-  assert.equal(readdirSync(tmp).filter((n) => !n.startsWith('tsx-')), [], 'nothing left in the temp folder (the watchdog removed the host folder)');
+  // The watchdog removes the host folder just after it stops the step: give it a moment (a loaded CI machine).
+  const left = () => readdirSync(tmp).filter((n) => !n.startsWith('tsx-'));
+  await waitFor(() => left().length === 0, 10_000, `the watchdog to remove the host folder (left: ${left().join(', ')})`).catch(() => undefined);
+  assert.equal(left(), [], 'nothing left in the temp folder (the watchdog removed the host folder)');
 });
 
 test('verify is not fooled by a consistent re-hash: the custody log still holds the original, and a full rewrite changes the head', async () => {
