@@ -1,7 +1,7 @@
 // What the benchmark scripts share: CPU time from /proc, the PowerShell start cost, which CLI
 // build ran, and writing a section of docs/benchmarks.md.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT_DIR } from '../lib/paths.ts';
 import { PWSH_ARGS } from '../lib/pwsh.ts';
@@ -65,4 +65,19 @@ export function writeSection(heading: string, markdown: string): string {
   }
   writeFileSync(file, next);
   return file;
+}
+
+/** `n` records as JSON lines, written in 1 MB batches (the benches' synthetic evidence). */
+export function writeLines(file: string, n: number, make: (i: number) => unknown): void {
+  const fd = openSync(file, 'w');
+  let batch = '';
+  for (let i = 0; i < n; i++) {
+    batch += JSON.stringify(make(i)) + '\n';
+    if (batch.length > 1 << 20) {
+      writeSync(fd, batch);
+      batch = '';
+    }
+  }
+  writeSync(fd, batch);
+  closeSync(fd);
 }

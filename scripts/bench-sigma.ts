@@ -4,33 +4,20 @@
 // (Sysmon 1 process creations among other channels and IDs), each through `magpie triage` as a
 // child process whose peak RSS is sampled. BENCH_PROCESSES / BENCH_EVENTS change the counts.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { EvidenceWriter } from '../lib/evidence/writer.ts';
 import type { RecordKind } from '../lib/definitions.ts';
 import type { Plan, PlannedStep } from '../lib/plan.ts';
 import { ROOT_DIR } from '../lib/paths.ts';
+import { writeLines } from './bench-common.ts';
 import { loadRuleSet } from '../lib/triage/rules.ts';
 
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 100_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const RULES = join(ROOT_DIR, 'test', 'fixtures', 'sigmahq', 'rules', 'windows', 'process_creation');
 const scratch = mkdtempSync(join(tmpdir(), 'magpie-bench-sigma-'));
-
-function writeLines(file: string, n: number, make: (i: number) => unknown) {
-  const fd = openSync(file, 'w');
-  let batch = '';
-  for (let i = 0; i < n; i++) {
-    batch += JSON.stringify(make(i)) + '\n';
-    if (batch.length > 1 << 20) {
-      writeSync(fd, batch);
-      batch = '';
-    }
-  }
-  writeSync(fd, batch);
-  closeSync(fd);
-}
 
 // Ordinary programs and command lines; 1 in 1,000 is an attacker's (encoded PowerShell, certutil
 // download, rundll32 from a temp folder), which SigmaHQ's rules are there to find.

@@ -2,31 +2,18 @@
 // Triage throughput: 1,000,000 connection records and 100,000 processes through every built-in
 // rule, as `magpie triage` runs it (a child process whose peak RSS is sampled).
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { EvidenceWriter } from '../lib/evidence/writer.ts';
 import type { Plan, PlannedStep } from '../lib/plan.ts';
 import { ROOT_DIR } from '../lib/paths.ts';
+import { writeLines } from './bench-common.ts';
 import { loadRules } from '../lib/triage/rules.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 1_000_000);
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 100_000);
 const scratch = mkdtempSync(join(tmpdir(), 'magpie-bench-triage-'));
-
-function writeLines(file: string, n: number, make: (i: number) => unknown) {
-  const fd = openSync(file, 'w');
-  let batch = '';
-  for (let i = 0; i < n; i++) {
-    batch += JSON.stringify(make(i)) + '\n';
-    if (batch.length > 1 << 20) {
-      writeSync(fd, batch);
-      batch = '';
-    }
-  }
-  writeSync(fd, batch);
-  closeSync(fd);
-}
 
 // Ordinary workstation programs; 1 in 997 runs unsigned from AppData, some of those mine.
 const NAMES = ['chrome.exe', 'msedge.exe', 'OUTLOOK.EXE', 'Teams.exe', 'WINWORD.EXE', 'notepad.exe', 'java.exe', 'node.exe'];

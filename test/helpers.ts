@@ -1,5 +1,7 @@
 // Shared test plumbing: temp folders, the real CLI as a child process, and a clear failure
 // when PowerShell is missing (tests never skip).
+import type { RuleEntry, RuleIndex } from '../lib/triage/rule-index.ts';
+import type { RecordKind } from '../lib/definitions.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -159,4 +161,13 @@ export function planWithPin(steps: unknown[], params: string[], stepId: string, 
   const built = buildPlan(loadCatalog([join(book, '..')]), 't', parseParamArgs(params));
   for (const s of built.steps) if (pin && s.stepId === stepId) s.tools = s.tools.map((t) => ({ ...t, sha256: pin }));
   return built;
+}
+
+/** What the rules an index offers find in `records` of `kind`: `label(rule, record)` per match. */
+export function ruleHits(index: RuleIndex, kind: RecordKind, records: Record<string, unknown>[], label: (e: RuleEntry, r: Record<string, unknown>) => string): string[] {
+  const out: string[] = [];
+  for (const r of records) index.forEach(kind, r, (e) => {
+    if (e.match(r)) out.push(label(e, r));
+  });
+  return out;
 }

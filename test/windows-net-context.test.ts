@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { loadRules } from '../lib/triage/rules.ts';
 import { RuleIndex } from '../lib/triage/rule-index.ts';
-import { FIXTURES, pwshOrFail, runWindowsStep } from './helpers.ts';
+import { FIXTURES, pwshOrFail, ruleHits, runWindowsStep } from './helpers.ts';
 
 pwshOrFail();
 const HERE = join(FIXTURES, 'windows', 'net-context');
@@ -41,13 +41,7 @@ test('a source the account may not read is a counted error naming it; the others
 
 test('the hosts-file rule flags Defender\'s and VirusTotal\'s names pointed elsewhere, not an intranet name or a healthy hosts file', () => {
   const index = new RuleIndex(loadRules());
-  const hits = (recs: any[]) => recs.flatMap((r) => {
-    const out: string[] = [];
-    index.forEach('text', r, (e) => {
-      if (e.match(r)) out.push(`${e.rule.def.id}: ${r.line}`);
-    });
-    return out;
-  });
+  const hits = (recs: any[]) => ruleHits(index, 'text', recs, (e, r) => `${e.rule.def.id}: ${r.line}`);
   assert.equal(hits(run('infected').records), ['magpie-hosts-file-redirect: 11', 'magpie-hosts-file-redirect: 12', 'magpie-hosts-file-redirect: 13']);
   assert.equal(hits(run('healthy').records), []);
 });

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { loadRules, loadRuleSet } from '../lib/triage/rules.ts';
 import { RuleIndex } from '../lib/triage/rule-index.ts';
-import { FIXTURES, pwshOrFail, runWindowsStep } from './helpers.ts';
+import { FIXTURES, pwshOrFail, ruleHits, runWindowsStep } from './helpers.ts';
 import { z } from 'zod';
 
 pwshOrFail();
@@ -30,35 +30,19 @@ test('one record per command of every user\'s history, with the user, file and l
 });
 
 test('rules: the download cradle, mimikatz, the lsass dump and Defender turned off are flagged, the admin\'s ordinary commands are not; SigmaHQ\'s ps_script rules read the history too', () => {
-  const rules = loadRules();
-  const index = new RuleIndex(rules);
-  const fired = (recs: any[]) => recs.flatMap((r) => {
-    const out: string[] = [];
-    index.forEach('text', r, (e) => {
-      if (e.match(r)) out.push(`${e.rule.def.id}: ${r.line}`);
-    });
-    return out;
-  });
-  const inf = fired(run('infected').records);
+  const [infected, healthy] = [run('infected').records, run('healthy').records];
+  const index = new RuleIndex(loadRules());
+  const fired = (recs: any[]) => ruleHits(index, 'text', recs, (e, r) => `${e.rule.def.id}: ${r.line}`);
+  const inf = fired(infected);
   for (const line of [4, 5, 6, 7]) assert.ok(inf.includes(`magpie-ps-history-attack-commands: ${line}`), `line ${line}: ${inf.join('; ')}`);
   assert.not.ok(inf.some((f) => /: (1|2|3|8)$/.test(f) && f.startsWith('magpie-ps-history')), inf.join('; '));
-  assert.equal(fired(run('healthy').records), []);
+  assert.equal(fired(healthy), []);
   // All of SigmaHQ's Windows rules (test/fixtures/sigmahq): its ps_script rules read each command
   // as a script block and name mimikatz; nothing on the admin's history.
   const sigma = new RuleIndex(loadRuleSet([join(FIXTURES, 'sigmahq', 'rules', 'windows')], false).rules);
-  const hits = (recs: any[]) => recs.flatMap((r) => {
-    const out: string[] = [];
-    sigma.forEach('text', r, (e) => {
-      if (e.match(r)) out.push(`${e.rule.def.title}: ${r.line}`);
-    });
-    return out;
-  });
-  const sig = hits(run('infected').records);
+  const sig = ruleHits(sigma, 'text', infected, (e, r) => `${e.rule.def.title}: ${r.line}`);
   assert.ok(sig.some((h) => h.endsWith(': 5')), `a SigmaHQ rule on Invoke-Mimikatz: ${sig.join('; ')}`);
-  const healthyHigh: string[] = [];
-  for (const r of run('healthy').records) sigma.forEach('text', r, (e) => {
-    if (e.match(r) && ['high', 'critical'].includes(e.rule.def.level)) healthyHigh.push(`${e.rule.def.title}: ${r.line}`);
-  });
+  const healthyHigh = ruleHits(sigma, 'text', healthy, (e, r) => (['high', 'critical'].includes(e.rule.def.level) ? `${e.rule.def.title}: ${r.line}` : '')).filter(Boolean);
   assert.equal(healthyHigh, []);
 });
 

@@ -161,14 +161,14 @@ export function eventAccepts(src: z.infer<typeof EventSource>): (r: Rec) => bool
 export const eventKey = (channel: string, id: string | number) => `${channel.toLowerCase()}#${id}`;
 
 /**
- * Field access for every rule of one mapping, bound once per field and shared: the thousands of
- * rules that test Image read and lower-case it once per record.
+ * Field access for every rule of one mapping (a record kind's, or an event source's renames),
+ * bound once per field and shared: the thousands of rules that test Image read and lower-case it
+ * once per record.
  */
-const recordBinders = new WeakMap<object, (field: string) => FieldAccess>();
-export function recordBinder(map: Record<string, string>): (field: string) => FieldAccess {
-  let binder = recordBinders.get(map);
+const binders = new WeakMap<object, (field: string) => FieldAccess>();
+function sharedBinder(map: Record<string, string>, resolve: (r: Rec, field: string) => unknown): (field: string) => FieldAccess {
+  let binder = binders.get(map);
   if (binder) return binder;
-  const resolve = recordResolver(map);
   const bound = new Map<string, FieldAccess>();
   binder = (field) => {
     const key = field.toLowerCase();
@@ -176,23 +176,9 @@ export function recordBinder(map: Record<string, string>): (field: string) => Fi
     if (!a) bound.set(key, (a = fieldAccess((r) => resolve(r, field))));
     return a;
   };
-  recordBinders.set(map, binder);
+  binders.set(map, binder);
   return binder;
 }
 
-/** The same for events of one source (its renames), with the EventData looked up by normalised name once per event. */
-const eventBinders = new WeakMap<object, (field: string) => FieldAccess>();
-export function eventBinder(rename: Record<string, string>): (field: string) => FieldAccess {
-  let binder = eventBinders.get(rename);
-  if (binder) return binder;
-  const resolve = eventResolver(rename);
-  const bound = new Map<string, FieldAccess>();
-  binder = (field) => {
-    const key = field.toLowerCase();
-    let a = bound.get(key);
-    if (!a) bound.set(key, (a = fieldAccess((r) => resolve(r, field))));
-    return a;
-  };
-  eventBinders.set(rename, binder);
-  return binder;
-}
+export const recordBinder = (map: Record<string, string>) => sharedBinder(map, recordResolver(map));
+export const eventBinder = (rename: Record<string, string>) => sharedBinder(rename, eventResolver(rename));
