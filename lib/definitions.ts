@@ -6,7 +6,7 @@ export type OsName = (typeof OS_NAMES)[number];
 export const Os = z.enum(OS_NAMES);
 
 /** The record kinds are the contract between collection and triage. */
-export const RECORD_KINDS = ['host', 'process', 'connection', 'autorun', 'detection', 'dump', 'file', 'text', 'event'] as const;
+export const RECORD_KINDS = ['host', 'process', 'connection', 'autorun', 'detection', 'dump', 'file', 'text', 'event', 'capture', 'flow', 'dns', 'beacon'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 const identifier = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a PowerShell-friendly name: a letter, then letters, digits or _');

@@ -39,6 +39,11 @@ export interface InvocationContext {
   target: { user: string; admin: boolean };
   /** Helper programs already on the target: name → path there. */
   tools?: Record<string, string>;
+  /**
+   * The session's own connection as `RESPONDER-ADDRESS TARGET-ADDRESS TARGET-PORT` (TCP), for steps
+   * that must leave it out (traffic-capture); absent for the local host.
+   */
+  management?: string;
 }
 
 function b64(text: string): string {
@@ -60,6 +65,7 @@ function encodeValue(v: ParamValue | undefined): string {
  */
 export function encodeContext(ctx: InvocationContext): string {
   const parts = [`stage=${encodeValue(ctx.stage)}`, `depth=${encodeValue(ctx.depth)}`, `user=${encodeValue(ctx.target.user)}`, `admin=${encodeValue(ctx.target.admin)}`];
+  if (ctx.management) parts.push(`mgmt=${encodeValue(ctx.management)}`);
   for (const [name, value] of Object.entries(ctx.params)) parts.push(`p.${name}=${encodeValue(value)}`);
   for (const [name, path] of Object.entries(ctx.tools ?? {})) parts.push(`t.${b64(name).replace(/=/g, '')}=${encodeValue(path)}`);
   return parts.join(';');

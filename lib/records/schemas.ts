@@ -128,6 +128,102 @@ export const EventRecord = z.looseObject({
   data: z.record(z.string(), z.string().nullable()),
 });
 
+/** One packet capture a traffic-capture step wrote (or `magpie import pcap` took in). */
+export const CaptureRecord = z.looseObject({
+  /** The capture's path in the step's files/ folder. */
+  file: z.string(),
+  format: z.enum(['pcapng', 'pcap', 'etl']),
+  size: z.number().int().nonnegative(),
+  sha256: opt(hex(64)),
+  tool: z.string(),
+  toolVersion: opt(z.string()),
+  interfaces: z.array(z.string()),
+  /** The capture filter given to the tool, as it was given. */
+  filter: opt(z.string()),
+  /** What was left out: Magpie's management connection, e.g. "tcp 10.0.0.5 <-> 10.0.0.9 port 5985". */
+  excluded: opt(z.string()),
+  startTime: opt(iso),
+  endTime: opt(iso),
+  durationMs: opt(z.number().int().nonnegative()),
+  seconds: opt(z.number().int().nonnegative()),
+  maxBytes: opt(z.number().int().nonnegative()),
+  stoppedBy: z.enum(['time', 'size', 'interrupted', 'error']),
+  complete: z.boolean(),
+  packets: opt(z.number().int().nonnegative()),
+  error: opt(z.string()),
+});
+
+const port = z.number().int().min(0).max(65535);
+/** Where in a capture a record comes from: open the file in Wireshark and go to these frames. */
+const inCapture = {
+  /** The capture file, relative to the evidence folder of its host run. */
+  capture: z.string(),
+  firstFrame: z.number().int().positive(),
+  lastFrame: z.number().int().positive(),
+};
+
+/** One conversation in a capture (tshark's tcp.stream / udp.stream), derived on the responder at triage. */
+export const FlowRecord = z.looseObject({
+  protocol: z.enum(['tcp', 'udp']),
+  /** The side that sent the first packet seen (for TCP, the SYN's sender when the SYN was captured). */
+  src: z.string(),
+  srcPort: port,
+  dst: z.string(),
+  dstPort: port,
+  firstSeen: iso,
+  lastSeen: iso,
+  packets: z.number().int().positive(),
+  bytes: z.number().int().nonnegative(),
+  /** TCP: the SYN was captured; established: the SYN-ACK came back. */
+  syn: opt(z.boolean()),
+  established: opt(z.boolean()),
+  sni: opt(z.string()),
+  httpHost: opt(z.string()),
+  /** Stratum (mining pool protocol) messages were seen in the payload. */
+  stratum: opt(z.boolean()),
+  pid: opt(z.number().int().nonnegative()),
+  processName: opt(z.string()),
+  ...inCapture,
+});
+
+/** One DNS query and its answer (if captured). */
+export const DnsRecord = z.looseObject({
+  query: z.string(),
+  type: opt(z.string()),
+  /** NoError, NXDomain, ServFail, Refused …; null when no answer was captured. */
+  rcode: opt(z.string()),
+  answers: z.array(z.string()),
+  client: z.string(),
+  server: z.string(),
+  time: iso,
+  /** Shannon entropy (bits per character) of the longest label, its length, and the TLD. */
+  entropy: z.number().nonnegative(),
+  longestLabel: z.number().int().nonnegative(),
+  tld: z.string(),
+  ...inCapture,
+});
+
+/**
+ * The connections from one source to one destination and port, scored for regularity in the
+ * manner of RITA: beaconScore 0..1 from the skew and spread of the intervals between connection
+ * starts and of the bytes per connection, and from how much of the capture they cover.
+ */
+export const BeaconRecord = z.looseObject({
+  protocol: z.enum(['tcp', 'udp']),
+  src: z.string(),
+  dst: z.string(),
+  dstPort: port,
+  connections: z.number().int().positive(),
+  intervalSeconds: z.number().nonnegative(),
+  jitterSeconds: z.number().nonnegative(),
+  beaconScore: z.number().min(0).max(1),
+  firstSeen: iso,
+  lastSeen: iso,
+  pid: opt(z.number().int().nonnegative()),
+  processName: opt(z.string()),
+  ...inCapture,
+});
+
 export const RECORD_SCHEMAS: Record<RecordKind, z.ZodType<Record<string, unknown>>> = {
   host: HostRecord,
   process: ProcessRecord,
@@ -138,6 +234,10 @@ export const RECORD_SCHEMAS: Record<RecordKind, z.ZodType<Record<string, unknown
   file: FileRecord,
   text: z.looseObject({}),
   event: EventRecord,
+  capture: CaptureRecord,
+  flow: FlowRecord,
+  dns: DnsRecord,
+  beacon: BeaconRecord,
 };
 
 export type HostRecord = z.infer<typeof HostRecord>;

@@ -1,6 +1,8 @@
 // The SSH transport: one connection per target, one long-lived PowerShell on it fed one-line
 // invocations, SFTP for tools and evidence. A step past its deadline is stopped on the target
 // (its whole process tree) and the next step gets a fresh PowerShell.
+import type { Socket } from 'node:net';
+import { managementOf } from '../management.ts';
 import { randomBytes } from 'node:crypto';
 import type { OsName } from '../../definitions.ts';
 import { invocationLine, parseSummary, RECORD_DEPTH, type InvocationContext, type StepSummary } from '../../script.ts';
@@ -197,7 +199,7 @@ export class SshSession implements Session {
       return done({ outcome: 'completed', hostOutput: pushed.error, fetchError: removed });
     }
 
-    const line = invocationLine(script, { params, stage: stageNative, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools: pushed.tools });
+    const line = invocationLine(script, { params, stage: stageNative, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools: pushed.tools, management: managementOf((this.conn.client as unknown as { _sock?: Socket })._sock) });
     const ran = await this.invoke(shell, line, opts);
     if (ran.connectionLost) {
       return done({ outcome: 'host-lost', summary: ran.summary, hostOutput: ran.hostOutput, fetchError: this.keptMessage(stageNative, 'the connection was lost before it could be fetched') });

@@ -7,6 +7,7 @@
 // messages the same way, with the responder's ticket or one asked for with the password. SOAP faults come back as values (a Receive's TimedOut is
 // normal); everything else that goes wrong is a WinrmError naming the host. Basic is never sent
 // over plain HTTP, and nothing falls back to an unencrypted channel on its own.
+import { managementOf } from '../management.ts';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
@@ -71,6 +72,11 @@ export class WinrmHttp {
   /** HTTPS + NTLM: authenticated, messages travel plain inside TLS. */
   private tlsAuthenticated = false;
   private authSocket?: Socket;
+
+  /** This connection as `RESPONDER-ADDRESS TARGET-ADDRESS TARGET-PORT` (see management.ts). */
+  management(): string | undefined {
+    return managementOf(this.authSocket);
+  }
   private closed = false;
   /** How many NTLM handshakes this endpoint needed (one, unless the server dropped the connection). */
   handshakes = 0;

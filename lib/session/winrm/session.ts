@@ -273,7 +273,7 @@ export class WinrmSession implements Session {
       return done({ outcome: 'completed', hostOutput: pushed.error, fetchError: await this.removeStage(stage) });
     }
 
-    const line = invocationLine(script, { params, stage, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools: pushed.tools });
+    const line = invocationLine(script, { params, stage, depth: RECORD_DEPTH, target: { user: this.info.user, admin: this.info.admin }, tools: pushed.tools, management: this.control.management() });
     const ran = await this.invoke(line, opts);
     if (this.lost) return done({ outcome: 'host-lost', summary: ran.summary, hostOutput: ran.hostOutput || this.lost, fetchError: this.keptMessage(stage, 'the connection was lost before it could be fetched') });
     const home = await this.bringHome(stage, opts, ran.summary);
