@@ -147,7 +147,8 @@ export const CaptureRecord = z.looseObject({
   durationMs: opt(z.number().int().nonnegative()),
   seconds: opt(z.number().int().nonnegative()),
   maxBytes: opt(z.number().int().nonnegative()),
-  stoppedBy: z.enum(['time', 'size', 'interrupted', 'error']),
+  /** unknown: an imported capture, taken by hand. */
+  stoppedBy: z.enum(['time', 'size', 'interrupted', 'error', 'unknown']),
   complete: z.boolean(),
   packets: opt(z.number().int().nonnegative()),
   error: opt(z.string()),
