@@ -70,7 +70,7 @@ export async function cmdTriage(args: string[], io: Io): Promise<number> {
     if (values.json) continue;
     io.out.write(`\n${safeLine(run.result.host, 80)} — ${f.length} findings (${['critical', 'high', 'medium', 'low', 'informational'].filter((l) => byLevel[l]).map((l) => `${byLevel[l]} ${l}`).join(', ') || 'none'})\n`);
     for (const x of f.filter((x) => levelRank(x.rule.level) >= 2).slice(0, 15)) {
-      const what = x.record.name ?? x.record.entry ?? x.record.threatName ?? x.record.remoteAddress ?? '';
+      const what = x.record.name ?? x.record.entry ?? x.record.threatName ?? x.record.remoteAddress ?? x.record.query ?? (x.record.dst !== undefined ? `${x.record.dst}:${x.record.dstPort}` : '');
       io.out.write(`  ${x.rule.level.toUpperCase().padEnd(8)} ${safeLine(x.rule.title, 100)} — ${safeLine(String(what), 60)} (${safeLine(x.location.file)}:${x.location.line})\n`);
     }
     if (f.length > 15) io.out.write(`  … ${f.length - 15} more in the report\n`);

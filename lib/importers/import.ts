@@ -13,6 +13,7 @@ import { importAutoruns } from './autoruns.ts';
 import { importDefender } from './defender.ts';
 import { importEvtx } from './evtx.ts';
 import { importNetstat } from './netstat.ts';
+import { importPcap } from './pcap.ts';
 import { importProcessCsv } from './processes-csv.ts';
 import { importTasklist } from './tasklist.ts';
 import type { Imported, ImportOptions, Importer } from './types.ts';
@@ -38,6 +39,7 @@ export const IMPORTERS: Record<string, { importer: Importer; what: string; strea
   'processes-csv': { importer: importProcessCsv, what: 'Get-Process or Get-CimInstance Win32_Process | Export-Csv' },
   defender: { importer: importDefender, what: 'Get-MpThreatDetection, Get-MpComputerStatus or Get-MpPreference JSON; Defender events from Get-WinEvent | ConvertTo-Json, an evtx parser\'s JSON, or wevtutil qe /f:xml' },
   velociraptor: { importer: importVelociraptor, what: 'Velociraptor JSONL: Windows.Network.NetstatEnriched, Windows.System.Pslist, Windows.Sys.StartupItems, Windows.Sysinternals.Autoruns' },
+  pcap: { importer: streamOnly('pcap'), stream: importPcap, what: 'a packet capture (pcap or pcapng: Wireshark, tcpdump, dumpcap, etl2pcapng), read at triage with tshark (apt-get install tshark)' },
   evtx: { importer: streamOnly('evtx'), stream: (file, onRecord) => importEvtx(file, onRecord), what: 'Windows event logs (.evtx), every event, read with libyal\'s evtxexport (apt-get install libevtx-utils)' },
 };
 

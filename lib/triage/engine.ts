@@ -9,6 +9,8 @@ import { RuleIndex } from './rule-index.ts';
 import { judge, matchKey, recordTime, type CorrelationMatch } from '../sigma/correlation.ts';
 import type { Level } from './rule-def.ts';
 import { allowedBy, type CompiledRule } from './rules.ts';
+import { ConnectionIndex } from '../traffic/derive.ts';
+import { triageCaptures } from '../traffic/triage-captures.ts';
 
 export interface Finding {
   id: string;
@@ -74,6 +76,12 @@ export interface TriageOptions {
   onTimeline?: (e: TimelineEvent) => void;
   /** Every image/file hash seen, with the first record that has it (for VirusTotal). */
   onHash?: (hash: string, ref: RecordRef) => void;
+  /**
+   * Where the records read from captures go (flow, dns, beacon): a folder of the triage output,
+   * `abs` on disk and `rel` to the evidence folder, so findings point at a file and line. Without
+   * it the records are only evaluated.
+   */
+  derivedDir?: { abs: string; rel: string };
 }
 
 const LEVEL_ORDER: Record<Level, number> = { critical: 4, high: 3, medium: 2, low: 1, informational: 0 };
@@ -215,14 +223,18 @@ export async function triageFolder(dir: string, opts: TriageOptions): Promise<Tr
   for (const f of findings) if (f.kind === 'process') flaggedBy.set(f.record, [...new Set([...(flaggedBy.get(f.record) ?? []), f.rule.id])]);
 
   // Pass 2: everything else, streamed.
-  const rest: RecordKind[] = ['connection', 'autorun', 'detection', 'dump', 'file', 'event'];
+  const rest: RecordKind[] = ['connection', 'autorun', 'detection', 'dump', 'file', 'event', 'capture'];
+  const owners = new ConnectionIndex();
   for await (const ref of readRecords(dir, manifest, rest, (p) => problems.push(p))) {
+    if (ref.kind === 'connection') owners.add(ref.record);
     if (ref.kind === 'connection' && typeof ref.record.pid === 'number') {
       const p = byPid.get(ref.record.pid)?.record;
       if (p) Object.assign(ref.record, { processPath: p.path ?? null, processCommandLine: p.commandLine ?? null, processName: ref.record.processName ?? p.name }, flaggedBy.has(p) ? { processFlaggedBy: flaggedBy.get(p) } : {});
     }
     evaluate(ref);
   }
+  // Pass 3: what the captures hold, read by tshark on this machine (never on the host).
+  await triageCaptures(dir, manifest, owners, opts.derivedDir, evaluate, (p) => problems.push(p));
 
   for (const [rule, matches] of sigmaMatches) {
     const c = rule.sigmaCorrelation!;
@@ -283,6 +295,10 @@ const TIME_FIELDS: Partial<Record<RecordKind, [string, string][]>> = {
   connection: [['createdTime', 'Connection Created']],
   autorun: [['time', 'Autorun Entry Last Written']],
   detection: [['time', 'Defender Event']],
+  capture: [['startTime', 'Capture Started']],
+  flow: [['firstSeen', 'Flow First Seen']],
+  dns: [['time', 'DNS Query']],
+  beacon: [['firstSeen', 'Beacon First Seen']],
   file: [['created', 'File Created'], ['modified', 'File Modified']],
 };
 
@@ -299,6 +315,12 @@ function describe(ref: RecordRef): string {
       return `autorun ${r.entry} at ${r.location}: ${r.launchString ?? r.imagePath ?? ''}`;
     case 'detection':
       return `Defender ${r.type}: ${r.threatName ?? ''} ${((r.resources as string[]) ?? []).join(', ')}`.trim();
+    case 'flow':
+      return `${r.protocol} ${r.src}:${r.srcPort} → ${r.dst}:${r.dstPort} ${r.packets} packets ${r.bytes} bytes${r.sni ? ` SNI ${r.sni}` : ''}${r.httpHost ? ` Host ${r.httpHost}` : ''} (frames ${r.firstFrame}-${r.lastFrame} of ${r.capture})`;
+    case 'dns':
+      return `DNS ${r.type ?? ''} ${r.query} → ${r.rcode ?? 'no answer'} ${((r.answers as string[]) ?? []).join(', ')} (frame ${r.firstFrame} of ${r.capture})`.replace(/\s+/g, ' ');
+    case 'beacon':
+      return `${r.connections} ${r.protocol} connections ${r.src} → ${r.dst}:${r.dstPort} every ${r.intervalSeconds} s (jitter ${r.jitterSeconds} s, score ${r.beaconScore})`;
     default:
       return `${ref.kind} ${JSON.stringify(r).slice(0, 200)}`;
   }

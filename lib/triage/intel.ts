@@ -60,7 +60,9 @@ interface FilenameIoc {
 /** Fields that hold an image path or a command line, for filename IOCs. */
 const PATH_FIELDS = ['path', 'imagePath', 'commandLine', 'launchString'];
 /** Fields where a URL or a domain name can appear (url: proxy logs, later). */
-const TEXT_FIELDS = ['commandLine', 'launchString', 'remoteHost', 'url'];
+const TEXT_FIELDS = ['commandLine', 'launchString', 'remoteHost', 'url', 'query', 'sni', 'httpHost'];
+/** Fields holding an address: connections, the two ends of a captured flow, and DNS answers (a list). */
+const IP_FIELDS = ['remoteAddress', 'dst', 'src', 'answers'];
 const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`^|]+/gi;
 
 export class Intel {
@@ -130,15 +132,20 @@ export class Intel {
       }
     }
     if (this.ips.size || this.cidrs.length) {
-      const v = r.remoteAddress;
-      if (typeof v === 'string') {
-        const a = normalizeIp(v);
-        const exact = a ? this.ips.get(a) : undefined;
-        if (exact) out.push({ ioc: exact, field: 'remoteAddress', value: v });
-        else if (a) {
+      for (const f of IP_FIELDS) {
+        const field = r[f];
+        for (const v of Array.isArray(field) ? field : [field]) {
+          if (typeof v !== 'string') continue;
+          const a = normalizeIp(v);
+          if (!a) continue;
+          const exact = this.ips.get(a);
+          if (exact) {
+            out.push({ ioc: exact, field: f, value: v });
+            continue;
+          }
           const parsed = ipaddr.parse(a);
           const hit = this.cidrs.find((c) => c.range[0].kind() === parsed.kind() && parsed.match(c.range));
-          if (hit) out.push({ ioc: hit.ioc, field: 'remoteAddress', value: v });
+          if (hit) out.push({ ioc: hit.ioc, field: f, value: v });
         }
       }
     }

@@ -1,8 +1,8 @@
 // Runs triage on one evidence folder and writes its outputs into triage/<stamp>/ inside it:
 // findings.json, timeline.jsonl (Timesketch), report.html, triage.json (provenance) and their
 // own SHA256SUMS. Collected files are never touched; each triage run gets a new folder.
-import { closeSync, existsSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, existsSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join, relative, sep } from 'node:path';
 import { appendToCustody } from '../evidence/custody.ts';
 import { custodyActor } from '../identity.ts';
 import { sha256File } from '../evidence/hash.ts';
@@ -29,6 +29,15 @@ export interface TriageRunOptions {
   vt?: VtOptions;
 }
 
+/** Files below `abs`, as `prefix/…` paths, sorted (the records read from captures). */
+function filesUnder(abs: string, prefix: string): string[] {
+  if (!existsSync(abs)) return [];
+  return readdirSync(abs, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => `${prefix}/${relative(abs, join(e.parentPath, e.name)).split(sep).join('/')}`)
+    .sort();
+}
+
 export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Promise<TriageRun> {
   const { rules, intel } = opts;
   const outDir = claimStampedDir(join(evidenceDir, 'triage'), timestampName(new Date()));
@@ -37,9 +46,11 @@ export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Pr
   const fd = openSync(join(outDir, 'timeline.jsonl'), 'wx');
   let batch = '';
   const hashes = new Map<string, RecordRef>();
+  const traffic = { abs: join(outDir, 'traffic'), rel: `triage/${basename(outDir)}/traffic` };
   const result = await triageFolder(evidenceDir, {
     rules,
     intel,
+    derivedDir: traffic,
     onHash: opts.vt ? (h, ref) => void (hashes.has(h) || hashes.set(h, ref)) : undefined,
     onTimeline: (e) => {
       // Timesketch's JSONL import: message, datetime, timestamp_desc, plus any fields.
@@ -100,9 +111,9 @@ export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Pr
       2,
     ) + '\n',
   );
-  const files = ['findings.json', 'timeline.jsonl', 'report.html', 'triage.json'];
+  const files = ['findings.json', 'timeline.jsonl', 'report.html', 'triage.json', ...filesUnder(traffic.abs, 'traffic')];
   const sums = [];
-  for (const path of files) sums.push({ path, sha256: (await sha256File(join(outDir, path))).sha256 });
+  for (const path of files) sums.push({ path, sha256: (await sha256File(join(outDir, ...path.split('/')))).sha256 });
   write('SHA256SUMS', formatSums(sums));
   // The run is recorded in the folder's custody log: verify accepts only triage folders found there.
   const custody = join(evidenceDir, 'custody.jsonl');
