@@ -1,7 +1,9 @@
 #!/usr/bin/env -S npx tsx
 // Provisions what Magpie needs on a responder workstation: PowerShell 7 from the .NET global tool.
-// With --test, also what the test suite needs: Debian's Chromium for the report test, and
-// libevtx-utils (evtxexport) for the .evtx import test.
+// Also Wireshark's tshark, which triage reads captures with (said, not fatal, when it cannot be
+// installed). With --test, what the test suite needs too: Debian's Chromium for the report test,
+// libevtx-utils (evtxexport) for the .evtx import test, tcpdump for the capture test, yara for
+// the yara-fetched example.
 // Runs from `npm install` (postinstall), `npm test` (--test) and `npm run setup`; safe to run again.
 import { existsSync } from 'node:fs';
 import { $ } from 'zx';
@@ -42,10 +44,15 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`magpie setup: PowerShell ${v.stdout.trim()} at ${pwsh}`);
+  // Triage reads captures with tshark: wanted on every responder, but triage without captures
+  // works without it, so its absence is said, not fatal (triage says it again per capture).
+  const tshark = await ensureDebianTool('tshark', 'tshark', 'triage of packet captures');
   if (process.argv.includes('--test')) {
     const chromium = await ensureChromium();
-    const evtx = await ensureEvtxexport();
-    return chromium || evtx;
+    const evtx = await ensureDebianTool('evtxexport', 'libevtx-utils', 'the .evtx import test');
+    const tcpdump = await ensureDebianTool('tcpdump', 'tcpdump', 'the traffic-capture test');
+    const yara = await ensureDebianTool('yara', 'yara', 'the yara-fetched example\'s test');
+    return chromium || evtx || tshark || tcpdump || yara;
   }
   return 0;
 }
@@ -70,24 +77,27 @@ async function ensureChromium(): Promise<number> {
   return 0;
 }
 
-/** libyal's evtxexport (Debian's libevtx-utils), which `magpie import evtx` runs: for the .evtx import test. */
-async function ensureEvtxexport(): Promise<number> {
-  if ((await $`which evtxexport`.nothrow()).exitCode === 0) return 0;
+/**
+ * A Debian package that provides `binary`, installed with apt-get where missing (as root). `why`
+ * says what needs it. Returns 0 when the program is there afterwards, else 1 with what to run.
+ */
+async function ensureDebianTool(binary: string, pkg: string, why: string): Promise<number> {
+  if ((await $`which ${binary}`.nothrow()).exitCode === 0) return 0;
   const root = process.getuid?.() === 0;
   const apt = (await $`which apt-get`.nothrow()).exitCode === 0;
   if (!root || !apt) {
-    console.error('magpie setup: the .evtx import test needs evtxexport. Install Debian\'s package (sudo apt-get install libevtx-utils).');
+    console.error(`magpie setup: ${why} needs ${binary}. Install Debian's package (sudo apt-get install ${pkg}) or your system's equivalent.`);
     return 1;
   }
-  console.log('magpie setup: installing evtxexport for the .evtx import test (apt-get install libevtx-utils)…');
+  console.log(`magpie setup: installing ${binary} for ${why} (apt-get install ${pkg})…`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = await $({ env })`apt-get install -y --no-install-recommends libevtx-utils`.nothrow();
+  let r = await $({ env })`apt-get install -y --no-install-recommends ${pkg}`.nothrow();
   if (r.exitCode !== 0) {
     await $({ env })`apt-get update`.nothrow();
-    r = await $({ env })`apt-get install -y --no-install-recommends libevtx-utils`.nothrow();
+    r = await $({ env })`apt-get install -y --no-install-recommends ${pkg}`.nothrow();
   }
-  if (r.exitCode !== 0 || (await $`which evtxexport`.nothrow()).exitCode !== 0) {
-    console.error(`magpie setup: apt-get install libevtx-utils failed:\n${r.stderr.slice(-2000)}`);
+  if (r.exitCode !== 0 || (await $`which ${binary}`.nothrow()).exitCode !== 0) {
+    console.error(`magpie setup: apt-get install ${pkg} failed:\n${r.stderr.slice(-2000)}`);
     return 1;
   }
   return 0;

@@ -62,7 +62,7 @@ function checkEvidence(dir: string, minerPid: number, where: string): void {
   assert.is(v.code, 0, `${where}: ${v.stdout}${v.stderr}`);
   const m = readJson(join(dir, 'manifest.json'));
   const step = (id: string) => m.steps.find((s: { id: string }) => s.id === id);
-  for (const id of ['host-info', 'network', 'processes', 'autoruns', 'av-scan', 'memory-dump', 'file-hashes']) assert.is(step(id).status, 'ok', `${where}: ${id} ${step(id).reason}`);
+  for (const id of ['host-info', 'network', 'traffic-capture', 'processes', 'autoruns', 'av-scan', 'memory-dump', 'file-hashes']) assert.is(step(id).status, 'ok', `${where}: ${id} ${step(id).reason}`);
   const hashed = readJsonl(join(dir, step('file-hashes').dir, 'records.jsonl'));
   assert.ok(hashed.some((f) => f.path === join(DROP, 'invoice.pdf.exe') && f.sha256 === createHash('sha256').update(EICAR).digest('hex')), `${where}: the dropped file's hashes`);
 
@@ -157,7 +157,7 @@ test('a planted miner with its persistence, EICAR and a preload: collected local
     assert.is(mount.status, 0, `mount in the namespace: ${mount.stderr}`);
     assert.not.ok(readFileSync(PRELOAD, 'utf8').includes('libhide'), 'outside the namespace nothing is preloaded');
 
-    const params = ['--param', `av-scan.Paths=${DROP}`, '--param', `av-scan.DatabasePath=${db}`, '--param', `file-hashes.Paths=${DROP}`, '--param', 'HashImages=false'];
+    const params = ['--param', `av-scan.Paths=${DROP}`, '--param', `av-scan.DatabasePath=${db}`, '--param', `file-hashes.Paths=${DROP}`, '--param', 'HashImages=false', '--param', 'CaptureSeconds=3'];
 
     // ---- collect: locally (inside the namespace), and over SSH (an sshd in the namespace) ----
     const out = tempDir();

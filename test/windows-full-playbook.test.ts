@@ -36,7 +36,7 @@ test.before(async () => {
   const tools = tempDir('magpie-full-tools-');
   copyFileSync(join(WIN, 'autorunsc', 'autorunsc64.exe'), join(tools, 'autorunsc64.exe'));
   copyFileSync(join(WIN, 'memory-dump', 'procdump64.exe'), join(tools, 'procdump64.exe'));
-  const logs = { av: join(work, 'av.jsonl'), cim: join(work, 'cim.jsonl'), procdump: join(work, 'procdump.txt'), autorunsc: join(work, 'autorunsc.txt') };
+  const logs = { av: join(work, 'av.jsonl'), cim: join(work, 'cim.jsonl'), procdump: join(work, 'procdump.txt'), autorunsc: join(work, 'autorunsc.txt'), capture: join(work, 'capture.jsonl') };
   for (const f of Object.values(logs)) writeFileSync(f, '');
   const startup = join(work, 'startup.ps1');
   writeFileSync(
@@ -51,6 +51,10 @@ test.before(async () => {
       `. ${q(join(WIN, 'memory-dump', 'fakes.ps1'))}`,
       `$global:WinEventFixtureDir = ${q(join(WIN, 'eventlogs', 'infected'))}`,
       `. ${q(join(WIN, 'eventlogs', 'fakes.ps1'))}`,
+      `$global:TcDir = ${q(join(WIN, 'traffic-capture'))}`,
+      `$global:TcCallLog = ${q(logs.capture)}`,
+      `$global:TcPcapng = ${q(join(WIN, 'traffic-capture', 'loopback.pcapng'))}`,
+      `. ${q(join(WIN, 'traffic-capture', 'fakes.ps1'))}`,
       `$env:PROCDUMP_CALL_LOG = ${q(logs.procdump)}`,
       `$env:AUTORUNSC_CALL_LOG = ${q(logs.autorunsc)}`,
       `$env:AUTORUNSC_CSV = ${q(join(WIN, 'autorunsc', 'autorunsc.csv'))}`,
@@ -61,7 +65,7 @@ test.before(async () => {
   const drop = tempDir('magpie-full-drop-');
   writeFileSync(join(drop, 'invoice.pdf.exe'), 'MZ not really a program\n');
   writeFileSync(join(drop, 'notes.txt'), 'meeting at 10\n');
-  const plan = buildPlan(loadCatalog(), 'full', parseParamArgs([`file-hashes.Paths=${drop}`]));
+  const plan = buildPlan(loadCatalog(), 'full', parseParamArgs([`file-hashes.Paths=${drop}`, 'CaptureSeconds=1']));
   for (const s of plan.steps) s.tools = s.tools.map((t) => ({ ...t, sha256: PINS[t.name] ?? t.sha256 }));
   const [r] = await collect({ plan, targets: ['localhost'], transport: 'local', out: tempDir('magpie-full-out-'), caseId: 'full', concurrency: 1, toolsDir: tools, local: { startupScript: startup, osOverride: 'windows' } });
   assert.ok(r.dir, `no evidence folder: ${r.error}`);
@@ -73,7 +77,7 @@ test.before(async () => {
 
 test('every step of full runs, in order of volatility, and each is ok on the recorded infected host', () => {
   const rows = manifest.steps.map((s: any) => `${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`);
-  assert.equal(manifest.steps.map((s: any) => s.id), ['host-info', 'network', 'net-context', 'processes', 'autoruns', 'autorunsc', 'defender', 'eventlogs', 'ps-history', 'av-scan', 'memory-dump', 'file-hashes']);
+  assert.equal(manifest.steps.map((s: any) => s.id), ['host-info', 'network', 'net-context', 'traffic-capture', 'processes', 'autoruns', 'autorunsc', 'defender', 'eventlogs', 'ps-history', 'av-scan', 'memory-dump', 'file-hashes']);
   assert.is(manifest.steps.find((s: any) => s.id === 'eventlogs').records, 15);
   for (const s of manifest.steps) assert.ok(s.status === 'ok', rows.join('\n'));
 });
@@ -104,7 +108,7 @@ test('memory-dump flagged:high dumped exactly the processes the run\'s own recor
   for (const k of ['process', 'autorun', 'detection', 'event']) assert.ok(kinds.has(k as any), `a ${k} finding`);
 });
 
-test('the evidence folder verifies: every file the twelve steps wrote is in the sums, unchanged', () => {
+test('the evidence folder verifies: every file the thirteen steps wrote is in the sums, unchanged', () => {
   const r = cli(['verify', dir]);
   assert.is(r.code, 0, r.stdout + r.stderr);
 });
