@@ -200,7 +200,8 @@ export function buildContext(p: ContextParts): BuiltContext {
     if (!list.every((x) => typeof x === 'string' && x)) throw new TypeError(`${where}: fetch takes a path on the target, or a list of them`);
     const taken = new Set<string>();
     const names = list.map((path) => {
-      const base = safeSegment(path.split(/[\\/]/).filter(Boolean).at(-1) ?? 'file');
+      // Without safeSegment's `~`, so the evidence writer keeps the name as it is.
+      const base = safeSegment(path.split(/[\\/]/).filter(Boolean).at(-1) ?? 'file').replace(/~/g, '-');
       let name = base;
       for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${base}-${n}`;
       taken.add(name.toLowerCase());
