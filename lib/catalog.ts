@@ -13,10 +13,17 @@ export interface StepScript {
   body: string;
 }
 
+/** A responder-side zx module (step.yaml `responder:`): what runs, and the text `show` prints. */
+export interface ResponderModule {
+  file: string;
+  source: string;
+}
+
 export interface CatalogStep {
   def: StepDef;
   file: string;
   scripts: Partial<Record<OsName, StepScript>>;
+  responder?: ResponderModule;
 }
 
 export interface CatalogPlaybook {
@@ -88,17 +95,24 @@ export function loadStep(file: string): CatalogStep {
     const r = checkParam(p, p.default);
     if ('error' in r) errors.push(new InputError(`default ${r.error}`, { file, field: `parameters.${i}.default`, line: src.lineOf(['parameters', i, 'default']) }));
   });
+  let responder: ResponderModule | undefined;
+  if (def.responder !== undefined) {
+    const moduleFile = join(dirname(file), def.responder);
+    if (existsSync(moduleFile)) responder = { file: moduleFile, source: readFileSync(moduleFile, 'utf8').replace(/^\uFEFF/, '') };
+    else errors.push(new InputError(`names the responder module ${def.responder}, which is not beside it; add the file or remove responder:`, { file, field: 'responder', line: src.lineOf(['responder']) }));
+  }
   const scripts: CatalogStep['scripts'] = {};
   for (const os of OS_NAMES) {
     const scriptFile = join(dirname(file), `${os}.ps1`);
     const present = existsSync(scriptFile);
     const declared = def.os.includes(os);
-    if (declared && !present) errors.push(new InputError(`declares os "${os}" but ${os}.ps1 is missing beside it; add the script or remove "${os}" from os`, { file, field: 'os', line: src.lineOf(['os']) }));
+    // A responder step's PowerShell is in its module; a script beside it is the module's to run.
+    if (declared && !present && !responder) errors.push(new InputError(`declares os "${os}" but ${os}.ps1 is missing beside it; add the script or remove "${os}" from os`, { file, field: 'os', line: src.lineOf(['os']) }));
     if (!declared && present) errors.push(new InputError(`${os}.ps1 exists but os does not list "${os}"; add it to os`, { file, field: 'os', line: src.lineOf(['os']) }));
     if (declared && present) scripts[os] = { file: scriptFile, body: readFileSync(scriptFile, 'utf8').replace(/^\uFEFF/, '') };
   }
   if (errors.length) throw new InputErrors(errors);
-  return { def, file, scripts };
+  return { def, file, scripts, ...(responder ? { responder } : {}) };
 }
 
 /** Cross-file checks: every referenced step exists, parameters exist and have the right type. */

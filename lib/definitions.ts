@@ -53,6 +53,12 @@ export const StepDef = z.strictObject({
   parameters: z.array(ParamDef).default([]),
   tools: z.array(ToolDef).default([]),
   records: StepRecordsDef.optional(),
+  /**
+   * A zx module beside step.yaml (responder.mjs, .js or .ts) that runs on the responder and drives
+   * PowerShell on the target through the step's session (lib/responder/). The per-OS .ps1 files
+   * are then optional: `os` says which targets the module supports.
+   */
+  responder: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.(mjs|js|ts|mts)$/, 'a module file beside step.yaml: responder.mjs, .js or .ts').optional(),
   produces: z.array(z.string()).default([]),
   references: z.array(z.string()).default([]),
 });

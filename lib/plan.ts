@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { InputError, InputErrors } from './errors.ts';
 import type { OsName, ParamDef, RecordKind } from './definitions.ts';
-import { playbookParamRef, type Catalog, type StepScript } from './catalog.ts';
+import { playbookParamRef, type Catalog, type ResponderModule, type StepScript } from './catalog.ts';
 import { checkParam, parseParamText, type ParamValue } from './params.ts';
 
 export interface PlannedStep {
@@ -25,6 +25,8 @@ export interface PlannedStep {
   /** Records the responder makes from a file the step wrote (step.yaml `records:`; lib/step-records.ts). */
   records?: { importer: 'autoruns'; file: string; utc: boolean };
   scripts: Partial<Record<OsName, StepScript>>;
+  /** A zx module that runs on the responder and drives PowerShell on the target (lib/responder/), for the OSes in `os`. */
+  responder?: ResponderModule & { os: OsName[] };
   source: string;
 }
 
@@ -114,6 +116,7 @@ export function buildPlan(catalog: Catalog, playbookName: string, cliParams = ne
       tools: (base?.def.tools ?? []).map((t) => ({ name: t.name, sha256: t.sha256.toLowerCase(), ...(t.description ? { description: t.description } : {}), ...(t.os ? { os: t.os } : {}) })),
       ...(base?.def.records ? { records: base.def.records } : {}),
       scripts: base ? base.scripts : inlineScripts,
+      ...(base?.responder ? { responder: { ...base.responder, os: base.def.os } } : {}),
       source: base ? base.file : book.file,
     };
   });

@@ -36,6 +36,8 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
     const bound = await bindSelectors(planned, writer.dir).catch((e: Error) => ({ error: `its parameters could not be resolved from this run's records: ${safeLine(e.message)}` }));
     const step = 'step' in bound ? bound.step : planned;
     const script = composeScript(step, os);
+    // A responder step runs its module here and sends PowerShell to the target call by call.
+    const responderRuns = step.responder?.os.includes(os) ?? false;
     if ('error' in bound) {
       outcome = { status: 'failed', reason: bound.error, partial: false, os: null };
     } else if (bound.nothingSelected) {
@@ -46,19 +48,23 @@ export async function runPlan(plan: Plan, session: Session, writer: EvidenceWrit
       outcome = skipped(stopReason);
     } else if (writer.diskFull) {
       outcome = skipped(`not run: ${writer.diskFull}`);
-    } else if (!script) {
-      outcome = skipped(`no script for ${os}; this step supports ${Object.keys(step.scripts).join(', ') || 'no OS'}`);
+    } else if (!script && !responderRuns) {
+      outcome = skipped(`no script for ${os}; this step supports ${(step.responder?.os ?? Object.keys(step.scripts)).join(', ') || 'no OS'}`);
     } else if (step.admin && !session.info.admin) {
       outcome = skipped(
         session.info.adminFiltered
           ? `needs administrator rights; ${session.info.user} is in Administrators on ${session.info.hostname}, but UAC filters a local account's token on a network logon: use a domain account in Administrators (or the built-in Administrator), or set LocalAccountTokenFilterPolicy=1 under HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System on the target`
           : `needs administrator rights; ${session.info.user} is not an administrator on ${session.info.hostname}`,
       );
+    } else if (responderRuns) {
+      const { runResponderStep } = await import('./responder/run-step.ts');
+      outcome = await runResponderStep(step, session, writer, opts);
+      if ('notes' in bound && bound.notes.length) outcome.hostOutput = [...bound.notes, outcome.hostOutput].filter(Boolean).join('\n');
     } else {
-      outcome = await runStep(step, script, session, writer, opts);
+      outcome = await runStep(step, script!, session, writer, opts);
       if ('notes' in bound && bound.notes.length) outcome.hostOutput = [...bound.notes, outcome.hostOutput].filter(Boolean).join('\n');
     }
-    outcome.os ??= script ? os : null;
+    outcome.os ??= script || responderRuns ? os : null;
     writer.updateTarget(session.info);
     const entry = await writer.recordStep(step, outcome);
     if (outcome.fetched) writer.releaseStaging(step);

@@ -22,12 +22,13 @@ export function composeScript(step: PlannedStep, os: OsName): string | undefined
   const script = step.scripts[os];
   if (!script) return undefined;
   const origin = script.file.startsWith('/') || /^[A-Za-z]:/.test(script.file) ? relative(process.cwd(), script.file) : script.file;
-  const body = script.body.replace(/\r\n/g, '\n').replace(/\s+$/, '');
-  return (
-    preludeSource() +
-    `\n# ---- step ${step.id} (${step.stepId}, ${os}) from ${origin.replace(/[\r\n]/g, ' ')} ----\n` +
-    `Invoke-MagpieStep {\n${body}\n}\n`
-  );
+  return withPrelude(`step ${step.id} (${step.stepId}, ${os}) from ${origin}`, script.body);
+}
+
+/** The prelude, a one-line header saying what follows, and `body` run inside Invoke-MagpieStep. */
+export function withPrelude(header: string, body: string): string {
+  const text = body.replace(/\r\n/g, '\n').replace(/\s+$/, '');
+  return preludeSource() + `\n# ---- ${header.replace(/[\r\n]/g, ' ')} ----\n` + `Invoke-MagpieStep {\n${text}\n}\n`;
 }
 
 export interface InvocationContext {

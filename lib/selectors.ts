@@ -6,9 +6,7 @@
 // never reads records for meaning.
 import type { PlannedStep } from './plan.ts';
 import type { ParamValue } from './params.ts';
-import { levelRank, triageFolder } from './triage/engine.ts';
-import { LEVELS, type Level } from './triage/rule-def.ts';
-import { loadRules } from './triage/rules.ts';
+import type { Level } from './triage/rule-def.ts';
 
 const FLAGGED = /^flagged:(informational|low|medium|high|critical)$/;
 
@@ -27,13 +25,34 @@ export function usesSelectors(step: PlannedStep): boolean {
   });
 }
 
-/** `evidenceDir`: this host's evidence folder as it stands (the steps recorded so far). */
-export async function bindSelectors(step: PlannedStep, evidenceDir: string): Promise<BoundStep> {
-  if (!usesSelectors(step)) return { step, notes: [] };
+export interface FlaggedProcess {
+  pid: number;
+  /** The rules that flagged it (a process or its connections). */
+  rules: string[];
+}
+
+/**
+ * The processes that the built-in rules flag at `level` or above in this host's records so far
+ * (also a responder step's `flagged()`); `processRecords` is 0 when no process step ran before.
+ */
+export async function flaggedProcesses(evidenceDir: string, level: Level): Promise<{ flagged: FlaggedProcess[]; processRecords: number }> {
   // Triage loads only for a step that asks for it: every run pays the runner's imports.
   const { levelRank, triageFolder } = await import('./triage/engine.ts');
   const { loadRules } = await import('./triage/rules.ts');
   const result = await triageFolder(evidenceDir, { rules: loadRules() });
+  const pids = new Map<number, string[]>();
+  for (const f of result.findings) {
+    if (levelRank(f.rule.level) < levelRank(level)) continue;
+    const pid = f.kind === 'process' ? f.record.pid : f.kind === 'connection' && f.relatedTo?.length ? f.record.pid : undefined;
+    if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) continue;
+    pids.set(pid, [...(pids.get(pid) ?? []), f.rule.id]);
+  }
+  return { flagged: [...pids].map(([pid, rules]) => ({ pid, rules: [...new Set(rules)] })), processRecords: result.counts.process ?? 0 };
+}
+
+/** `evidenceDir`: this host's evidence folder as it stands (the steps recorded so far). */
+export async function bindSelectors(step: PlannedStep, evidenceDir: string): Promise<BoundStep> {
+  if (!usesSelectors(step)) return { step, notes: [] };
   const notes: string[] = [];
   const params: Record<string, ParamValue> = { ...step.params };
   for (const name of Object.keys(step.selectors ?? {})) {
@@ -47,17 +66,11 @@ export async function bindSelectors(step: PlannedStep, evidenceDir: string): Pro
         continue;
       }
       const level = m[1] as Level;
-      const pids = new Map<number, string[]>();
-      for (const f of result.findings) {
-        if (levelRank(f.rule.level) < levelRank(level)) continue;
-        const pid = f.kind === 'process' ? f.record.pid : f.kind === 'connection' && f.relatedTo?.length ? f.record.pid : undefined;
-        if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) continue;
-        pids.set(pid, [...(pids.get(pid) ?? []), f.rule.id]);
-      }
-      for (const pid of pids.keys()) out.add(String(pid));
+      const { flagged, processRecords } = await flaggedProcesses(evidenceDir, level);
+      for (const f of flagged) out.add(String(f.pid));
       notes.push(
-        result.counts.process
-          ? `${name}: ${item} → ${pids.size ? [...pids].map(([pid, rules]) => `${pid} (${[...new Set(rules)].join(', ')})`).join('; ') : `no process flagged at ${level} or above`}`
+        processRecords
+          ? `${name}: ${item} → ${flagged.length ? flagged.map((f) => `${f.pid} (${f.rules.join(', ')})`).join('; ') : `no process flagged at ${level} or above`}`
           : `${name}: ${item} → nothing: no process records were collected before this step (put the processes step first)`,
       );
     }
@@ -67,4 +80,3 @@ export async function bindSelectors(step: PlannedStep, evidenceDir: string): Pro
   const nothingSelected = lists.every((v) => v.length === 0) ? `nothing selected: ${notes.join('; ')}` : undefined;
   return { step: { ...step, params }, notes, ...(nothingSelected ? { nothingSelected } : {}) };
 }
-

@@ -30,13 +30,28 @@ test('the built-in catalog loads, and triage plans with typed defaults', () => {
   assert.match(plan.playbook.sha256, /^[a-f0-9]{64}$/);
 });
 
-test('every built-in step declares a timeout, OS with scripts, record kind and pinned tool hashes', () => {
+test('every built-in step declares a timeout, OS with scripts (or a responder module), record kind and pinned tool hashes', () => {
+  const responderSteps: string[] = [];
   for (const step of loadCatalog().steps.values()) {
     assert.ok(step.def.timeout > 0, step.def.id);
     assert.ok(step.def.os.length > 0, step.def.id);
-    for (const os of step.def.os) assert.ok(step.scripts[os]?.body.trim(), `${step.def.id} has a ${os} script`);
+    if (step.responder) responderSteps.push(step.def.id);
+    for (const os of step.def.os) assert.ok(step.scripts[os]?.body.trim() || step.responder?.source.includes('export default'), `${step.def.id} has a ${os} script or a responder module`);
     for (const tool of step.def.tools) assert.match(tool.sha256, /^[a-fA-F0-9]{64}$/);
   }
+  assert.equal(responderSteps.sort(), ['fetch-files', 'suspicious-modules', 'yara-scan']);
+});
+
+test('a responder step: its module is loaded beside step.yaml, its .ps1 files are optional, and the plan carries it', () => {
+  const dir = writeTree({
+    'steps/team/step.yaml': 'id: team\ndescription: x\nkind: text\nos: [windows, linux]\ntimeout: 30\nresponder: responder.mjs\n',
+    'steps/team/responder.mjs': 'export default async ({ emit }) => emit({ text: "hi" });\n',
+    't.yaml': 'name: t\ndescription: t\nsteps:\n  - step: team\n',
+  });
+  const plan = buildPlan(loadCatalog([dir]), 't');
+  assert.equal(plan.steps[0].responder?.os, ['windows', 'linux']);
+  assert.match(plan.steps[0].responder!.source, /emit\(\{ text: "hi" \}\)/);
+  assert.equal(plan.steps[0].scripts, {});
 });
 
 test('playbook parameters bind through {{ refs }} and --param overrides, with types', () => {
@@ -54,7 +69,7 @@ test('malformed YAML names the file and line', () => {
 
 test('unknown step: file, line, field and the known steps', () => {
   const e = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: host-info\n  - step: no-such-step\n' });
-  assert.match(e.message, /book\.yaml:5: steps\.1\.step: unknown step "no-such-step"; known steps: autoruns, autorunsc, av-scan, defender, eventlogs, file-hashes, host-info, memory-dump, net-context, network, processes/);
+  assert.match(e.message, /book\.yaml:5: steps\.1\.step: unknown step "no-such-step"; known steps: autoruns, autorunsc, av-scan, defender, eventlogs, fetch-files, file-hashes, host-info, memory-dump, net-context, network, processes/);
 });
 
 test('wrong parameter type names the line of the value', () => {

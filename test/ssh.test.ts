@@ -146,6 +146,52 @@ test('a triage subset over SSH gives evidence that verifies, with the same recor
   assert.is(hostRec.hostname, session.info.hostname);
 });
 
+test('a responder step over SSH: dependent ps calls, hostile values as data, fetch and push hash-checked, each call in the evidence', async () => {
+  const HOSTILE = `a'‘’‚‛"“”„$(whoami)\`whoami\`;exit 1;\nb\r\n\${env:PATH}@(1)|&<>%{}#<#`;
+  const planted = join(tempDir(), 'planted ‘1’.txt');
+  writeFileSync(planted, 'from the target\n');
+  const localFile = join(tempDir(), 'push-me.txt');
+  writeFileSync(localFile, 'from the responder\n');
+  const book = join(tempDir(), 'book');
+  mkdirSync(join(book, 'steps', 'chain'), { recursive: true });
+  writeFileSync(join(book, 't.yaml'), 'name: t\ndescription: t\nsteps:\n  - step: chain\n');
+  writeFileSync(join(book, 'steps', 'chain', 'step.yaml'), 'id: chain\ndescription: x\nkind: text\nos: [linux, windows]\ntimeout: 120\nresponder: responder.mjs\n');
+  writeFileSync(
+    join(book, 'steps', 'chain', 'responder.mjs'),
+    `export default async function ({ ps, emit, fetch, push, target }) {
+  const [me] = await ps\`[pscustomobject]@{ pid = $PID; user = [Environment]::UserName }\`;
+  const [again] = await ps\`[pscustomobject]@{ same = ((Get-Process -Id \${me.pid}).Id -eq \${me.pid}); echo = \${${JSON.stringify(HOSTILE)}} }\`;
+  const local = await fetch(${JSON.stringify(planted)});
+  const remote = await push(${JSON.stringify(localFile)});
+  const [back] = await ps\`[pscustomobject]@{ text = [IO.File]::ReadAllText(\${remote}) }\`;
+  emit({ text: JSON.stringify({ transport: target.transport, user: me.user, same: again.same, echo: again.echo, fetched: (await import('node:fs')).readFileSync(local, 'utf8'), pushed: back.text }) });
+}
+`,
+  );
+  const plan = buildPlan(loadCatalog([book]), 't');
+  const session = await SshSession.open(options());
+  const writer = EvidenceWriter.create({ root: tempDir(), caseId: 'ssh', targetName: '127.0.0.1', transport: 'ssh', plan });
+  writer.setTarget(session.info);
+  const [st] = await runPlan(plan, session, writer, { host: '127.0.0.1' });
+  assert.equal(await stagesLeft(session), []);
+  await session.close();
+  const dir = await writer.finish('complete');
+  assert.is(st.status, 'ok', st.reason ?? '');
+  assert.is(st.invocations, 6, 'three ps calls, a fetch, a push and the removal of what was pushed');
+  const got = JSON.parse(readJsonl(join(dir, st.dir, 'records.jsonl'))[0].text);
+  assert.equal(got, { transport: 'ssh', user: 'root', same: true, echo: HOSTILE, fetched: 'from the target\n', pushed: 'from the responder\n' });
+  const invocations = readdirSync(join(dir, st.dir, 'invocations'));
+  assert.equal(invocations, ['001', '002', '003', '004', '005', '006']);
+  for (const n of invocations) assert.ok(existsSync(join(dir, st.dir, 'invocations', n, 'script.ps1')) && existsSync(join(dir, st.dir, 'invocations', n, 'invocation.json')));
+  assert.not.ok(readFileSync(join(dir, st.dir, 'invocations', '002', 'script.ps1'), 'utf8').includes('whoami'));
+  const m = readJson(join(dir, 'manifest.json'));
+  const fetched = m.files.find((f: any) => f.path.startsWith(`${st.dir}/invocations/003/files/`));
+  assert.is(fetched.targetSha256, fetched.sha256, 'hashed on the target and here');
+  const custody = readJsonl(join(dir, 'custody.jsonl'));
+  assert.is(custody.filter((e) => e.action === 'invocation-ended').length, 6);
+  assert.ok((await verifyEvidence(dir)).ok);
+});
+
 test('an unknown host key is refused with its fingerprint; --accept-new-host-key trusts and records it', async () => {
   const file = join(tempDir(), 'known_hosts');
   const e = await rejection(SshSession.open(options({ knownHostsFile: file })));

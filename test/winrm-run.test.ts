@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256File } from '../lib/evidence/hash.ts';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
@@ -146,6 +146,40 @@ test('triage over WinRM on two targets at once: folders that verify, the connect
   assert.equal([...seen].filter((s) => !s.startsWith(`${p.child.pid}/environ`)), []);
   assert.not.ok(r.stdout.includes(PASSWORD) || r.stderr.includes(PASSWORD));
   for (const f of files(out)) assert.not.ok(readFileSync(f).includes(PASSWORD), `${f} holds the password`);
+});
+
+test('responder steps over WinRM: fetch-files and yara-scan end to end, and a team module whose dependent ps calls and push go through the same shell', async () => {
+  const planted = join(tempDir(), 'drop');
+  mkdirSync(planted);
+  writeFileSync(join(planted, 'x ‘1’.bin'), 'zz MAGPIE-WINRM-MARKER zz\n');
+  const rules = join(tempDir(), 'r.yar');
+  writeFileSync(rules, 'rule winrm_marker { strings: $a = "MAGPIE-WINRM-MARKER" condition: $a }\n');
+  const pushMe = join(tempDir(), 'push.txt');
+  writeFileSync(pushMe, 'pushed over winrm\n');
+  const book = teamPlaybook('w', [{ step: 'fetch-files', params: { Paths: [planted] } }, { step: 'yara-scan', params: { Rules: rules } }, { step: 'chain' }], {
+    'steps/chain/step.yaml': 'id: chain\ndescription: x\nkind: text\nos: [linux, windows]\ntimeout: 120\nresponder: responder.mjs\n',
+    'steps/chain/responder.mjs': `export default async ({ ps, push, emit }) => {
+  const [a] = await ps\`[pscustomobject]@{ pid = $PID }\`;
+  const [b] = await ps\`[pscustomobject]@{ same = ($PID -eq \${a.pid}) }\`;
+  const remote = await push(${JSON.stringify(pushMe)});
+  const [c] = await ps\`[pscustomobject]@{ text = [IO.File]::ReadAllText(\${remote}) }\`;
+  emit({ text: b.same + ' ' + c.text });
+};
+`,
+  });
+  const out = tempDir();
+  const p = cliSpawn(['run', 'w', '--playbooks', book, '--target', `winrm://responder@127.0.0.1:${a.port}`, '--password-env', 'MAGPIE_TEST_WINRM_PW', '--out', out, '--json'], { env: { MAGPIE_TEST_WINRM_PW: PASSWORD } });
+  const r = await p.done;
+  assert.is(r.code, 0, r.stderr + r.stdout);
+  const [dir] = evidenceFolders(join(out, 'adhoc'));
+  const m = readJson(join(dir, 'manifest.json'));
+  assert.equal(m.steps.map((s: any) => s.status), ['ok', 'ok', 'ok']);
+  assert.equal(readJsonl(join(dir, m.steps[1].dir, 'records.jsonl')).map((d) => [d.threatName, d.resources[0]]), [['winrm_marker', join(planted, 'x ‘1’.bin')]]);
+  assert.equal(readJsonl(join(dir, m.steps[2].dir, 'records.jsonl')), [{ text: 'true pushed over winrm\n' }]);
+  const fetched = m.files.find((f: any) => f.path.startsWith(`${m.steps[0].dir}/invocations/002/files/`));
+  assert.is(fetched.targetSha256, fetched.sha256);
+  assert.ok((await verifyEvidence(dir)).ok);
+  assert.is(a.openShells(), 0);
 });
 
 test('a wrong password is auth-failed with one clear line, and --connect-retries does not turn it into a storm', async () => {

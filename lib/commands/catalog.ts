@@ -1,4 +1,5 @@
 // `magpie list`, `show` and `validate`: what the playbooks and steps are, and what will run.
+import { relative } from 'node:path';
 import { loadCatalog } from '../catalog.ts';
 import { OS_NAMES, type OsName } from '../definitions.ts';
 import { InputError } from '../errors.ts';
@@ -33,6 +34,14 @@ export function cmdShow(args: string[], io: Io): number {
   io.out.write(`# playbook ${plan.playbook.name} — ${plan.playbook.file} (sha256 ${plan.playbook.sha256})\n`);
   io.out.write(`# Each script below runs as one invocation; its -MagpieContext is base64 JSON of {params, stage, depth, target}.\n`);
   for (const step of plan.steps) {
+    if (step.responder) {
+      // Its PowerShell is composed call by call from the module's ps`…` templates, so the module is what to read.
+      const supported = step.responder.os.filter((o) => oses.includes(o));
+      io.out.write(`\n# ======== step ${step.index} ${step.id} — runs on the responder: zx module ${relative(process.cwd(), step.responder.file)} (for ${supported.join(', ') || `no OS of ${oses.join(', ')}: skipped there`}) — timeout ${step.timeoutSec}s — params ${JSON.stringify(step.params)}\n`);
+      io.out.write(`# Each ps\`…\` call below runs on the target as the prelude + its text, every \${value} passed as a parameter ($MagpieArgN), never spliced in; each is kept in the evidence (invocations/NNN).\n`);
+      io.out.write(step.responder.source.endsWith('\n') ? step.responder.source : step.responder.source + '\n');
+      continue;
+    }
     for (const o of oses) {
       const script = composeScript(step, o);
       io.out.write(`\n# ======== step ${step.index} ${step.id} on ${o} — timeout ${step.timeoutSec}s — params ${JSON.stringify(step.params)}\n`);

@@ -37,6 +37,10 @@ export const ManifestStep = z.strictObject({
   durationMs: z.number().int().nonnegative(),
   records: z.number().int().nonnegative(),
   errors: z.number().int().nonnegative(),
+  /** A responder step: its module's file name (kept beside params.json; scriptSha256 is its hash). */
+  responder: z.string().optional(),
+  /** A responder step: how many PowerShell calls it made on the target (steps/NN-id/invocations/NNN). */
+  invocations: z.number().int().nonnegative().optional(),
 });
 
 export const Manifest = z.strictObject({

@@ -3,7 +3,7 @@
 // or crashed run leaves the .partial folder with a manifest that says what finished.
 // Steps stage inside it (`.staging/NN-id`), and their output is copied, never moved, into
 // place: a process that still held a staged file open can only write into the staged copy.
-import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, platform } from 'node:os';
 import { custodyActor, localUser } from '../identity.ts';
 import { join, relative, resolve, sep } from 'node:path';
@@ -57,6 +57,8 @@ export interface StepOutcome {
   hostOutput?: string;
   started?: Date;
   ended?: Date;
+  /** A responder step: its module (kept as what ran, in place of script.ps1) and how many PowerShell calls it made on the target. */
+  responder?: { name: string; source: string; invocations: number };
 }
 
 /** `<root>/<case>/<target>`: where a target's run folders are, for the writer and for --resume. */
@@ -64,6 +66,25 @@ export function hostFolder(root: string, caseId: string, targetName: string): st
   // Absolute: the folder is handed to PowerShell hosts that run in a folder of their own, where a
   // relative --out (the default `evidence`) would name another place and the records be lost.
   return join(resolve(root), safeSegment(caseId), safeSegment(targetName));
+}
+
+/**
+ * The hashes the target computed of each invocation's files/ (kept in its invocation.json by
+ * lib/responder/invocations.ts), keyed like takeTree's paths: `NNN/files/<path>`.
+ */
+function invocationTargetHashes(root: string): Map<string, string> {
+  const hashes = new Map<string, string>();
+  for (const n of readdirSync(root)) {
+    const file = join(root, n, 'invocation.json');
+    if (!existsSync(file)) continue;
+    try {
+      const inv = JSON.parse(readFileSync(file, 'utf8')) as { targetFiles?: { path: string; sha256: string }[] };
+      for (const f of inv.targetFiles ?? []) hashes.set(`${n}/files/${f.path.replace(/\\/g, '/')}`, f.sha256);
+    } catch {
+      // Unreadable: the files are still taken and hashed here, only without the target's hashes.
+    }
+  }
+  return hashes;
 }
 
 /** `NN-<id>`: a step's folder name, under steps/ and under .staging/ alike. */
@@ -166,10 +187,51 @@ export class EvidenceWriter {
     return `steps/${stepFolder(step)}`;
   }
 
-  /** Logs the exact script before it runs: the record exists even if the run never returns. */
+  /**
+   * Logs the exact script before it runs: the record exists even if the run never returns. For a
+   * responder step `script` is its module's source, and each PowerShell call it makes is logged
+   * on its own (invocationStarting).
+   */
   stepStarting(step: PlannedStep, os: OsName, script: string, tools: Record<string, { sha256: string }> = {}): void {
     const toolHashes = Object.fromEntries(Object.entries(tools).map(([name, t]) => [name, t.sha256]));
-    this.custody.append('step-started', { step: step.id, index: step.index, os, scriptSha256: sha256Text(script), params: step.params, tools: toolHashes, staging: this.stagingName(step) });
+    const runsOn = step.responder ? { responder: relative(process.cwd(), step.responder.file) } : {};
+    this.custody.append('step-started', { step: step.id, index: step.index, os, scriptSha256: sha256Text(script), params: step.params, tools: toolHashes, staging: this.stagingName(step), ...runsOn });
+  }
+
+  /**
+   * Where a responder step's PowerShell call number `n` stages (`invocations/NNN` in the step's
+   * staging folder, created empty); taken into `steps/NN-id/invocations/NNN` with the step.
+   */
+  invocationDir(step: PlannedStep, n: number): string {
+    const dir = join(this.dir, this.invocationName(step, n));
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  private invocationName(step: PlannedStep, n: number): string {
+    return `${this.stagingName(step)}/invocations/${String(n).padStart(3, '0')}`;
+  }
+
+  /** A responder step's call on the target, logged before it runs, exactly as it will run. */
+  invocationStarting(step: PlannedStep, n: number, script: string, params: Record<string, unknown>, tools: Record<string, { sha256: string }> = {}): void {
+    const toolHashes = Object.fromEntries(Object.entries(tools).map(([name, t]) => [name, t.sha256]));
+    this.custody.append('invocation-started', { step: step.id, index: step.index, invocation: n, scriptSha256: sha256Text(script), params, tools: toolHashes, staging: this.invocationName(step, n) });
+  }
+
+  /** How the call ended, with the hashes of what it brought back (as staged; the step's record hashes the copies). */
+  async invocationEnded(step: PlannedStep, n: number, details: { outcome: string; status: string | null; records: number; errors: number; durationMs: number; message: string | null }): Promise<void> {
+    const dir = join(this.dir, this.invocationName(step, n));
+    const files: { path: string; sha256: string }[] = [];
+    const walk = async (rel: string) => {
+      for (const name of readdirSync(join(dir, rel)).sort()) {
+        const relPath = rel ? `${rel}/${name}` : name;
+        const st = lstatSync(join(dir, relPath));
+        if (st.isDirectory()) await walk(relPath);
+        else if (st.isFile()) files.push({ path: relPath, sha256: (await sha256File(join(dir, relPath))).sha256 });
+      }
+    };
+    await walk('');
+    this.custody.append('invocation-ended', { step: step.id, index: step.index, invocation: n, ...details, files });
   }
 
   /** Where a step's output lands before it is recorded (created empty here). */
@@ -204,8 +266,9 @@ export class EvidenceWriter {
     };
     // What ran matters most: on a full disk it is written again once the reserve is freed.
     const putScript = async () => {
-      if (out.script === undefined) return;
-      await put('script.ps1', out.script);
+      if (out.responder) await put(safeSegment(out.responder.name), out.responder.source);
+      else if (out.script !== undefined) await put('script.ps1', out.script);
+      else return;
       await put('params.json', JSON.stringify(step.params, null, 2) + '\n');
     };
     let records = 0;
@@ -221,7 +284,11 @@ export class EvidenceWriter {
           added.push(desc.file);
         }
         const filesSrc = join(out.fetched, 'files');
-        if (existsSync(filesSrc)) await this.takeTree(filesSrc, join(stepDir, 'files'), out.summary, step, added);
+        const targetHashes = new Map((out.summary?.files ?? []).map((f) => [f.path.replace(/\\/g, '/'), f.sha256]));
+        if (existsSync(filesSrc)) await this.takeTree(filesSrc, join(stepDir, 'files'), targetHashes, step, added);
+        // A responder step's calls on the target: each with its script, parameters, output and timing.
+        const invocationsSrc = join(out.fetched, 'invocations');
+        if (existsSync(invocationsSrc)) await this.takeTree(invocationsSrc, join(stepDir, 'invocations'), invocationTargetHashes(invocationsSrc), step, added);
       }
     } catch (e) {
       if (!isDiskFull(e)) throw e;
@@ -240,7 +307,8 @@ export class EvidenceWriter {
       partial: out.partial,
       os: out.os,
       params: step.params,
-      scriptSha256: out.script !== undefined ? sha256Text(out.script) : null,
+      scriptSha256: out.responder ? sha256Text(out.responder.source) : out.script !== undefined ? sha256Text(out.script) : null,
+      ...(out.responder ? { responder: out.responder.name, invocations: out.responder.invocations } : {}),
       started: out.started?.toISOString() ?? null,
       ended: out.ended?.toISOString() ?? null,
       durationMs: out.started && out.ended ? out.ended.getTime() - out.started.getTime() : 0,
@@ -270,8 +338,7 @@ export class EvidenceWriter {
   }
 
   /** Brings in the step's files/ tree: names made safe, links and devices left behind (and said). */
-  private async takeTree(srcRoot: string, destRoot: string, summary: StepSummary | undefined, step: PlannedStep, out: ManifestFile[]): Promise<void> {
-    const targetHashes = new Map((summary?.files ?? []).map((f) => [f.path.replace(/\\/g, '/'), f.sha256]));
+  private async takeTree(srcRoot: string, destRoot: string, targetHashes: Map<string, string>, step: PlannedStep, out: ManifestFile[]): Promise<void> {
     const walk = async (rel: string) => {
       for (const name of readdirSync(join(srcRoot, rel)).sort()) {
         const relPath = rel ? `${rel}/${name}` : name;
