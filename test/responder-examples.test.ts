@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCatalog } from '../lib/catalog.ts';
 import { collect } from '../lib/collect.ts';
@@ -44,6 +44,13 @@ test('yara-fetched: a planted file is fetched from the target, hash-checked, and
   assert.is(readFileSync(join(dir, m.steps[1].dir, 'files', 'rules.yar'), 'utf8'), readFileSync(rules, 'utf8'));
   assert.match(readFileSync(join(dir, m.steps[1].dir, 'stdout.log'), 'utf8'), /\[responder \$\] yara --no-warnings .*--scan-list/);
   assert.ok((await verifyEvidence(dir)).ok);
+  // Triage names the match as YARA's, not Defender's.
+  const t = cli(['triage', dir, '--json']);
+  assert.is(t.code, 0, t.stderr);
+  const [stamp] = readdirSync(join(dir, 'triage'));
+  const ids = readJson(join(dir, 'triage', stamp, 'findings.json')).findings.map((f: any) => f.rule.id);
+  assert.ok(ids.includes('magpie-yara-match'), ids.join(', '));
+  assert.not.ok(ids.includes('magpie-defender-detection'), ids.join(', '));
 
   const noRules = cli(['run', 'yara-fetched', '--out', tempDir(), '--param', `Paths=${join(planted, 'drop')}`, '--param', 'Rules=/nonexistent/x.yar', '--json']);
   const ended = noRules.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.type === 'step-ended');
