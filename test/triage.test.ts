@@ -47,6 +47,9 @@ test('infected host: every finding of every built-in rule matches the golden lis
   const elsewhere = ['magpie-autorun-wmi-consumer', 'magpie-autorun-accessibility-hijack', 'magpie-autorun-lsa-appinit', 'magpie-autorun-image-hijack', 'magpie-autorun-shortcut-interpreter', 'magpie-autorun-stale-vendor', 'magpie-autorun-policies-run-vendor', 'magpie-autorun-lookalike-name', 'magpie-autorun-fake-system-folder', 'magpie-process-fake-system-folder', 'magpie-process-script-host'];
   // YARA matches come from the yara-fetched example (responder-examples.test.ts checks the rule there).
   elsewhere.push('magpie-yara-match');
+  // BITS notify commands, COM hijacks and the system loaders (print monitors, Winlogon Notify, Active
+  // Setup, service failure commands): windows-autoruns.test.ts plants and checks them.
+  elsewhere.push('magpie-autorun-bits-notify', 'magpie-autorun-bits-notify-script', 'magpie-autorun-com-hijack', 'magpie-autorun-system-loader-suspicious');
   // The ransomware rules read ransomware-signs records, which triage does not collect:
   // windows-ransomware.test.ts runs that step on an encrypted and a healthy host and checks each rule.
   const ransomware = ['magpie-ransomware-note', 'magpie-ransomware-mass-rename', 'magpie-ransomware-recovery-disabled', 'magpie-ransomware-recovery-commands'];

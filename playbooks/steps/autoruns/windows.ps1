@@ -1,5 +1,7 @@
 # autoruns (Windows): registry autostarts (machine and every loaded user hive), Winlogon, services,
-# scheduled tasks, Startup folders. Each source is read on its own: one that cannot be read is an
+# scheduled tasks, Startup folders; beyond them IFEO, AppInit, LSA, netsh helpers, WMI consumers,
+# COM classes a user overrides, Winlogon Notify, print monitors and providers, Active Setup,
+# service failure commands and BITS jobs with a notify command. Each source is read on its own: one that cannot be read is an
 # error (counted) and a status record, and the others still come. Records are written as they are
 # produced, each image hashed and signature-checked once.
 #
@@ -560,18 +562,92 @@ foreach ($hive in $hives) {
     Get-MagpieNotRead
     if (-not $wl) { continue }
     try {
+        # Taskman: the program Winlogon starts for Ctrl+Shift+Esc instead of taskmgr.exe (one program, not a list).
         $names = @('Shell')
         if (-not $hive.user) { $names += 'Userinit' }
+        $names += 'Taskman'
         foreach ($n in $names) {
             $data = $null
             try { $data = $wl.GetValue($n, $null, $noExpand) } catch { Write-Error -Message "cannot read $($hive.name)\...\Winlogon\${n}: $($_.Exception.Message)" -ErrorAction Continue; continue }
             if (-not $data) { continue }
-            foreach ($part in ([string]$data).Split(',')) {
+            $parts = $(if ($n -eq 'Taskman') { @([string]$data) } else { ([string]$data).Split(',') })
+            foreach ($part in $parts) {
                 if (-not $part.Trim()) { continue }
                 New-MagpieAutorun "$($hive.name)\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon" $n 'Logon' $part.Trim() $hive.profile $true $null $null $null $hive.vars
             }
         }
     } finally { $wl.Close() }
+}
+# ---- COM hijacks: a user's class that overrides a machine class of the same CLSID ----------------
+# HKCU\Software\Classes (the user's UsrClass.dat, loaded as HKU\<SID>_Classes) wins over
+# HKLM\SOFTWARE\Classes for every process of that user: a user-writable InprocServer32 or
+# LocalServer32 for a CLSID Windows or an application registered machine-wide is loaded instead of
+# the machine's server (T1546.015). Per-user classes with no machine class of the same CLSID are the
+# user's own applications' and are not read here. The machine's server is recorded beside the user's.
+$machineClasses = $null
+if ($hklm -and $hku) {
+    $machineClasses = Open-MagpieKey $hklm 'HKLM' 'SOFTWARE\Classes\CLSID' 'System-wide'
+    Get-MagpieNotRead
+}
+if ($machineClasses) {
+    foreach ($hive in $hives) {
+        if (-not $hive.user) { continue }
+        $sid = $hive.profile
+        # The classes hive itself, else the Software\Classes link in the user's hive.
+        $clsBase = "HKU\${sid}_Classes\CLSID"
+        $cls = Open-MagpieKey $hku 'HKU' "${sid}_Classes\CLSID" $sid
+        Get-MagpieNotRead
+        if (-not $cls) {
+            $clsBase = "HKU\$sid\Software\Classes\CLSID"
+            $cls = Open-MagpieKey $hku 'HKU' "$sid\Software\Classes\CLSID" $sid
+            Get-MagpieNotRead
+        }
+        if (-not $cls) { continue }
+        try {
+            $ids = @()
+            try { $ids = @($cls.GetSubKeyNames()) } catch { Write-Error -Message "cannot list ${clsBase}: $($_.Exception.Message)" -ErrorAction Continue }
+            foreach ($id in $ids) {
+                if ($id -notmatch '^\{[0-9A-Fa-f-]{36}\}$') { continue }
+                foreach ($kind in 'InprocServer32', 'LocalServer32') {
+                    $userServer = $null
+                    try {
+                        $k = $cls.OpenSubKey("$id\$kind", $false)
+                        if ($k) { try { $userServer = $k.GetValue('', $null, $noExpand) } finally { $k.Close() } }
+                    } catch { Write-Error -Message "cannot read $clsBase\$id\${kind}: $($_.Exception.Message)" -ErrorAction Continue; continue }
+                    if (-not $userServer) { continue }
+                    $machineKey = $null
+                    try { $machineKey = $machineClasses.OpenSubKey($id, $false) } catch { Write-Warning "cannot read HKLM\SOFTWARE\Classes\CLSID\${id}: $($_.Exception.Message)"; continue }
+                    if (-not $machineKey) { continue }
+                    $className = $null
+                    $machineServer = $null
+                    try {
+                        $className = $machineKey.GetValue('', $null)
+                        foreach ($mk in $kind, @('InprocServer32', 'LocalServer32' | Where-Object { $_ -ne $kind })[0]) {
+                            $sk = $machineKey.OpenSubKey($mk, $false)
+                            if ($sk) { try { $machineServer = $sk.GetValue('', $null, $noExpand) } finally { $sk.Close() } }
+                            if ($machineServer) { break }
+                        }
+                    } catch { Write-Warning "cannot read HKLM\SOFTWARE\Classes\CLSID\${id}: $($_.Exception.Message)" } finally { $machineKey.Close() }
+                    $desc = "user class overrides the machine's $(if ($className) { "'$className' " })($kind)"
+                    try {
+                        $r = $(if ($kind -eq 'InprocServer32') { New-MagpieAutorun "$clsBase\$id\$kind" $id 'COM hijacks' ([string]$userServer) $sid $true $null $desc ([string]$userServer) $hive.vars }
+                               else { New-MagpieAutorun "$clsBase\$id\$kind" $id 'COM hijacks' ([string]$userServer) $sid $true $null $desc $null $hive.vars })
+                        $machineImage = $null
+                        $machineSigned = $null
+                        if ($machineServer) {
+                            $machineImage = $(if ($kind -eq 'InprocServer32') { Resolve-MagpiePath ([string]$machineServer) $machineVars $null } else { (Get-MagpieImage ([string]$machineServer) $machineVars).image })
+                            if ($machineImage) { $mi = Get-MagpieImageFacts $machineImage; if ($mi.status) { $machineSigned = ($mi.status -eq 'Valid') } }
+                        }
+                        $r | Add-Member -NotePropertyName comServerKind -NotePropertyValue $kind
+                        $r | Add-Member -NotePropertyName machineServer -NotePropertyValue $(if ($machineServer) { [string]$machineServer } else { $null })
+                        $r | Add-Member -NotePropertyName machineImagePath -NotePropertyValue $machineImage
+                        $r | Add-Member -NotePropertyName machineSigned -NotePropertyValue $machineSigned -PassThru
+                    } catch { Write-Error -Message "cannot record $clsBase\$id\${kind}: $($_.Exception.Message)" -ErrorAction Continue }
+                }
+            }
+        } finally { $cls.Close() }
+    }
+    $machineClasses.Close()
 }
 foreach ($hive in $hives) { if ($hive.user) { try { $hive.key.Close() } catch { $null = $_ } } }
 
@@ -827,6 +903,118 @@ if ($hklm) {
     }
 }
 
+# ---- Winlogon Notify, print monitors and providers, Active Setup, service failure commands -------
+function Get-MagpieSubKeys($Key, [string]$Location) {
+    try { return @($Key.GetSubKeyNames()) } catch { Write-Error -Message "cannot list ${Location}: $($_.Exception.Message)" -ErrorAction Continue; return @() }
+}
+function Resolve-MagpieSystemDll([string]$Name) {
+    # A DLL named without a folder is loaded from System32 (spoolsv, winlogon); a path stays a path.
+    $n = $Name.Trim().Trim('"')
+    if ($n -match '\\' -or $n -match '^%') { return $n }
+    "$sys32\$n"
+}
+if ($hklm) {
+    # Winlogon notification packages: DLLs winlogon.exe loads and calls at logon, logoff, lock…
+    # (Windows XP / Server 2003 honour them; later Windows ignores the key, malware still writes it).
+    $wnPath = 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon\Notify'
+    $wn = Open-MagpieKey $hklm 'HKLM' $wnPath 'System-wide'
+    Get-MagpieNotRead
+    if ($wn) {
+        try {
+            foreach ($name in (Get-MagpieSubKeys $wn "HKLM\$wnPath")) {
+                $k = Open-MagpieKey $hklm 'HKLM' "$wnPath\$name" 'System-wide'
+                Get-MagpieNotRead
+                if (-not $k) { continue }
+                try {
+                    $dll = $k.GetValue('DllName', $null, $noExpand)
+                    if (-not $dll) { continue }
+                    New-MagpieAutorun "HKLM\$wnPath\$name" $name 'Winlogon Notify' ([string]$dll) 'System-wide' $true $null 'Winlogon notification package (DllName)' (Resolve-MagpieSystemDll ([string]$dll)) $machineVars
+                } catch { Write-Error -Message "cannot read HKLM\$wnPath\${name}: $($_.Exception.Message)" -ErrorAction Continue } finally { $k.Close() }
+            }
+        } finally { $wn.Close() }
+    }
+
+    # Print monitors (Driver) and print providers (Name): DLLs the spooler (SYSTEM) loads at start,
+    # by name from System32.
+    foreach ($pp in @(@{ path = 'SYSTEM\CurrentControlSet\Control\Print\Monitors'; value = 'Driver'; category = 'Print Monitors'; what = 'print monitor' },
+                     @{ path = 'SYSTEM\CurrentControlSet\Control\Print\Providers'; value = 'Name'; category = 'Print Providers'; what = 'print provider' })) {
+        $pk = Open-MagpieKey $hklm 'HKLM' $pp.path 'System-wide'
+        Get-MagpieNotRead
+        if (-not $pk) { continue }
+        try {
+            foreach ($name in (Get-MagpieSubKeys $pk "HKLM\$($pp.path)")) {
+                $k = Open-MagpieKey $hklm 'HKLM' "$($pp.path)\$name" 'System-wide'
+                Get-MagpieNotRead
+                if (-not $k) { continue }
+                try {
+                    $dll = $k.GetValue($pp.value, $null, $noExpand)
+                    if (-not $dll) { continue }
+                    New-MagpieAutorun "HKLM\$($pp.path)\$name" $name $pp.category ([string]$dll) 'System-wide' $true $null "$($pp.what) loaded by the print spooler ($($pp.value))" (Resolve-MagpieSystemDll ([string]$dll)) $machineVars
+                } catch { Write-Error -Message "cannot read HKLM\$($pp.path)\${name}: $($_.Exception.Message)" -ErrorAction Continue } finally { $k.Close() }
+            }
+        } finally { $pk.Close() }
+    }
+
+    # Active Setup: each component's StubPath runs once per user at logon (as that user) when the
+    # user's own Version is older than the machine's; IsInstalled 0 switches it off.
+    foreach ($ap in 'SOFTWARE\Microsoft\Active Setup\Installed Components', 'SOFTWARE\WOW6432Node\Microsoft\Active Setup\Installed Components') {
+        $ak = Open-MagpieKey $hklm 'HKLM' $ap 'System-wide'
+        Get-MagpieNotRead
+        if (-not $ak) { continue }
+        try {
+            foreach ($id in (Get-MagpieSubKeys $ak "HKLM\$ap")) {
+                $k = Open-MagpieKey $hklm 'HKLM' "$ap\$id" 'System-wide'
+                Get-MagpieNotRead
+                if (-not $k) { continue }
+                try {
+                    $stub = $k.GetValue('StubPath', $null, $noExpand)
+                    if (-not $stub -or -not ([string]$stub).Trim()) { continue }
+                    $title = [string]$k.GetValue('', $null)
+                    $installed = $k.GetValue('IsInstalled', $null)
+                    $on = -not ($null -ne $installed -and "$installed" -match '^\d+$' -and [int64]"$installed" -eq 0)
+                    $entryName = $(if ($title.Trim()) { $title.Trim() } else { $id })
+                    $r = New-MagpieAutorun "HKLM\$ap\$id" $entryName 'Active Setup' ([string]$stub) 'System-wide' $on $null "Active Setup component $id$(if ($title.Trim()) { " ($($title.Trim()))" }): StubPath runs once for each user at logon" $null $machineVars
+                    $r | Add-Member -NotePropertyName componentId -NotePropertyValue $id
+                    $r | Add-Member -NotePropertyName componentVersion -NotePropertyValue $(if ($null -ne $k.GetValue('Version', $null)) { [string]$k.GetValue('Version', $null) } else { $null }) -PassThru
+                } catch { Write-Error -Message "cannot read HKLM\$ap\${id}: $($_.Exception.Message)" -ErrorAction Continue } finally { $k.Close() }
+            }
+        } finally { $ak.Close() }
+    }
+
+    # Service failure commands: FailureCommand runs (as the service's account) when the service
+    # fails and FailureActions holds a run-command action (SC_ACTION_RUN_COMMAND, type 3). The
+    # REG_BINARY is SERVICE_FAILURE_ACTIONS as stored: reset period, three 32-bit pointer slots,
+    # the action count at byte 12, then from byte 20 one (type, delay) pair of DWORDs per action.
+    $svcPath = 'SYSTEM\CurrentControlSet\Services'
+    $sk = Open-MagpieKey $hklm 'HKLM' $svcPath 'System-wide'
+    Get-MagpieNotRead
+    if ($sk) {
+        try {
+            foreach ($name in (Get-MagpieSubKeys $sk "HKLM\$svcPath")) {
+                $k = Open-MagpieKey $hklm 'HKLM' "$svcPath\$name" 'System-wide'
+                Get-MagpieNotRead
+                if (-not $k) { continue }
+                try {
+                    $cmd = $k.GetValue('FailureCommand', $null, $noExpand)
+                    if (-not $cmd -or -not ([string]$cmd).Trim()) { continue }
+                    $actions = $k.GetValue('FailureActions', $null)
+                    $runs = @()
+                    if ($actions -is [byte[]] -and $actions.Length -ge 20) {
+                        $count = [BitConverter]::ToUInt32($actions, 12)
+                        for ($i = 0; $i -lt $count -and 20 + 8 * $i + 8 -le $actions.Length; $i++) {
+                            if ([BitConverter]::ToUInt32($actions, 20 + 8 * $i) -eq 3) { $runs += $(if ($i -eq 0) { 'first' } elseif ($i -eq 1) { 'second' } else { 'subsequent' }) }
+                        }
+                    }
+                    $desc = $(if ($runs.Count) { "runs when the service fails (FailureActions: run a command after the $(($runs | Select-Object -Unique) -join ', ') failure)" } else { 'FailureCommand is set but no FailureActions entry runs it' })
+                    $account = [string]$k.GetValue('ObjectName', $null)
+                    $r = New-MagpieAutorun "HKLM\$svcPath\$name" $name 'Service failure' ([string]$cmd) $(if ($account) { $account } else { 'LocalSystem' }) ([bool]$runs.Count) $null $desc $null $machineVars
+                    $r | Add-Member -NotePropertyName service -NotePropertyValue $name -PassThru
+                } catch { Write-Error -Message "cannot read HKLM\$svcPath\${name}: $($_.Exception.Message)" -ErrorAction Continue } finally { $k.Close() }
+            }
+        } finally { $sk.Close() }
+    }
+}
+
 # ---- WMI permanent event subscriptions: consumers that run a command or a script ---------------
 foreach ($ns in 'root/subscription', 'root/default') {
     try {
@@ -868,6 +1056,99 @@ foreach ($ns in 'root/subscription', 'root/default') {
         Write-MagpieStatus "WMI $ns" 'not-read' "WMI event subscriptions: $msg" 'System-wide'
     }
 }
+
+# ---- BITS jobs that run a program when they finish or fail -----------------------------------
+# SetNotifyCmdLine: BITS starts the program (as the job's owner) when the job is transferred or in
+# error, and again after each retry delay until the job is completed or cancelled (T1197). The
+# BitsTransfer module gives the job objects (NotifyCmdLine: program, parameters; the parameters
+# start with the program itself); without it, bitsadmin /list /allusers /verbose.
+function ConvertFrom-MagpieBitsNotify($Program, $Parameters) {
+    # The command line BITS runs: the program, then the parameters after their own first word.
+    $prog = ([string]$Program).Trim()
+    $params = ([string]$Parameters).Trim()
+    if (-not $prog -or $prog -eq 'NULL') { return $null }
+    if (-not $params -or $params -eq 'NULL') { return $(if ($prog.Contains(' ')) { "`"$prog`"" } else { $prog }) }
+    $rest = (Split-MagpieFirst $params)[1]
+    $q = $(if ($prog.Contains(' ')) { "`"$prog`"" } else { $prog })
+    (("$q $rest")).Trim()
+}
+function Read-MagpieBitsAdmin([string[]]$Lines) {
+    # bitsadmin /list /allusers /verbose: a job's block starts with "GUID: {…} DISPLAY: 'name'".
+    $jobs = New-Object System.Collections.Generic.List[object]
+    $cur = $null
+    $inFiles = $false
+    foreach ($line in $Lines) {
+        if ($line -match "^GUID:\s*(\{[0-9A-Fa-f-]+\})\s+DISPLAY:\s*'?(.*?)'?\s*$") {
+            $cur = @{ JobId = $Matches[1]; DisplayName = $Matches[2]; TransferType = $null; JobState = $null; OwnerAccount = $null; Program = $null; Parameters = $null; Files = @(); Created = $null }
+            $jobs.Add($cur); $inFiles = $false; continue
+        }
+        if (-not $cur) { continue }
+        if ($line -match '^TYPE:\s*(\S+)\s+STATE:\s*(\S+)\s+OWNER:\s*(.+?)\s*$') { $cur.TransferType = $Matches[1]; $cur.JobState = $Matches[2]; $cur.OwnerAccount = $Matches[3]; continue }
+        if ($line -match '^CREATION TIME:\s*(.+?)\s+MODIFICATION TIME:') { $cur.Created = $Matches[1]; continue }
+        if ($line -match '^JOB FILES:') { $inFiles = $true; continue }
+        if ($line -match '^NOTIFICATION COMMAND LINE:\s*(.*)$') {
+            $inFiles = $false
+            $v = $Matches[1].Trim()
+            if ($v -match "^'(.*?)'\s+'(.*)'$") { $cur.Program = $Matches[1]; $cur.Parameters = $Matches[2] }
+            elseif ($v -match "^'(.*)'$") { $cur.Program = $Matches[1] }
+            elseif ($v -and $v -notmatch '^(?i)(none|NULL)$') { $cur.Program = $v }
+            continue
+        }
+        if ($inFiles -and $line -match '(\S+://\S+|\\\\\S+)\s+->\s+(.+?)\s*$') { $cur.Files += "$($Matches[1]) -> $($Matches[2])"; continue }
+        if ($line -match '^[A-Z][A-Z ]+:') { $inFiles = $false }
+    }
+    , $jobs
+}
+$bitsJobs = $null
+$bitsSource = $null
+try {
+    if (-not (Get-Command Get-BitsTransfer -ErrorAction SilentlyContinue)) { try { Import-Module BitsTransfer -ErrorAction Stop } catch { $null = $_ } }
+    if (Get-Command Get-BitsTransfer -ErrorAction SilentlyContinue) {
+        $bitsSource = 'Get-BitsTransfer -AllUsers'
+        $bitsJobs = New-Object System.Collections.Generic.List[object]
+        foreach ($j in @(Get-BitsTransfer -AllUsers -ErrorAction Stop)) {
+            if (-not $j) { continue }
+            $ncl = $null
+            if ($j.PSObject.Properties['NotifyCmdLine']) { $ncl = $j.NotifyCmdLine }
+            $prog = $null; $params = $null
+            if ($ncl -is [array]) { $prog = $(if ($ncl.Count -gt 0) { [string]$ncl[0] }); $params = $(if ($ncl.Count -gt 1) { [string]$ncl[1] }) }
+            elseif ($ncl) { $prog = [string]$ncl }
+            $files = @()
+            foreach ($f in @($j.FileList)) { if ($f -and $f.RemoteName) { $files += "$($f.RemoteName) -> $($f.LocalName)" } }
+            $bitsJobs.Add(@{ JobId = [string]$j.JobId; DisplayName = [string]$j.DisplayName; TransferType = [string]$j.TransferType; JobState = [string]$j.JobState
+                    OwnerAccount = [string]$j.OwnerAccount; Program = $prog; Parameters = $params; Files = $files; Created = $j.CreationTime })
+        }
+    } elseif (Get-Command bitsadmin.exe -ErrorAction SilentlyContinue) {
+        $bitsSource = 'bitsadmin /list /allusers /verbose'
+        $global:LASTEXITCODE = 0
+        $out = @(bitsadmin.exe /list /allusers /verbose 2>&1 | ForEach-Object { [string]$_ })
+        if ($LASTEXITCODE -and $LASTEXITCODE -ne 0) { throw "bitsadmin exited with $LASTEXITCODE`: $((@($out | Where-Object { $_ }) | Select-Object -Last 2) -join ' ')" }
+        $bitsJobs = Read-MagpieBitsAdmin $out
+    } else {
+        Write-Warning 'BITS jobs not read: neither the BitsTransfer module nor bitsadmin.exe is available'
+    }
+} catch {
+    $bitsJobs = $null
+    Write-Error -Message "cannot list BITS jobs ($bitsSource): $($_.Exception.Message)" -ErrorAction Continue
+    Write-MagpieStatus 'BITS' 'not-read' "$bitsSource`: $($_.Exception.Message)" 'System-wide'
+}
+# (Not @($bitsJobs): PowerShell 7 throws "Argument types do not match" on @() of a variable that
+# held $null and then a generic List in the same scope.)
+if ($null -ne $bitsJobs) { foreach ($j in $bitsJobs) {
+    if (-not $j) { continue }
+    $launch = ConvertFrom-MagpieBitsNotify $j.Program $j.Parameters
+    if (-not $launch) { continue }
+    $time = $null
+    if ($j.Created -is [datetime]) { $time = $j.Created.ToUniversalTime() }
+    $state = [string]$j.JobState
+    try {
+        $r = New-MagpieAutorun 'BITS' $j.DisplayName 'BITS jobs' $launch $j.OwnerAccount ($state -notmatch '^(?i)(Cancelled|Canceled|Acknowledged)$') $time "BITS job $($j.JobId) ($($j.TransferType), $state) runs this when it is transferred or in error" $null $machineVars
+        $r | Add-Member -NotePropertyName bitsJobId -NotePropertyValue $j.JobId
+        $r | Add-Member -NotePropertyName bitsJobState -NotePropertyValue $state
+        $r | Add-Member -NotePropertyName bitsTransferType -NotePropertyValue ([string]$j.TransferType)
+        $r | Add-Member -NotePropertyName bitsFiles -NotePropertyValue @($j.Files) -PassThru
+    } catch { Write-Error -Message "cannot record BITS job $($j.JobId): $($_.Exception.Message)" -ErrorAction Continue }
+} }
 
 # ---- Startup folders (the machine's and each profile's) ---------------------------------------
 # A shortcut is recorded with what it starts (its target and arguments); any other file as itself.
