@@ -158,6 +158,26 @@ test('the size cap holds: the capture stops at MaxMB, long before Seconds', asyn
   }
 });
 
+test('dumpcap where tcpdump is missing (Tool=dumpcap): pcapng, its own bounds, triaged the same way', async () => {
+  const listener = await beaconListener();
+  try {
+    const out = tempDir();
+    const p = cliSpawn(['run', 'cap', '--playbooks', BOOK, '--out', out, '--param', 'traffic-capture.Tool=dumpcap', '--param', 'traffic-capture.Seconds=5']);
+    await waitFor(() => spawnSync('pgrep', ['-f', 'dumpcap -i any']).status === 0, 60_000, 'dumpcap to start');
+    await beacon(listener.port, 3, 200, 10);
+    const r = await p.done;
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    const dir = /evidence: (\S+)/.exec(r.stdout)![1];
+    const { rec, file } = captureOf(dir);
+    assert.equal([rec.tool, rec.format, rec.file, rec.stoppedBy], ['dumpcap', 'pcapng', 'capture.pcapng', 'time']);
+    assert.ok(tsharkCount(file, `tcp.port == ${listener.port}`) >= 3 * 5);
+    const { problems } = triage(dir);
+    assert.equal(problems, []);
+  } finally {
+    listener.server.close();
+  }
+});
+
 test('magpie import pcap: a capture taken by hand is triaged the same way', async () => {
   const file = join(tempDir(), 'by-hand.pcap');
   const listener = await beaconListener();

@@ -116,13 +116,15 @@ test('pktmon, stopped by time: help, status, filter list, the stop task, start, 
   const etl = join(r.filesDir, 'capture.etl');
   assert.equal(start.args, ['start', '--capture', '--comp', 'nics', '--pkt-size', '0', '--file-name', etl, '--file-size', '400', '--log-mode', 'circular']);
   assert.equal(conv.args, ['etl2pcap', etl, '--out', join(r.filesDir, 'capture-with-session.pcapng')]);
-  // The safety net: a one-shot SYSTEM task named Magpie-capture-stop-*, minutes after the deadline,
-  // that stops pktmon and deletes itself; the same task deleted when the step ends.
+  // The safety net: a SYSTEM task named Magpie-capture-stop-* that checks every minute whether the
+  // step's PowerShell still runs and the deadline has not passed, else stops pktmon and deletes
+  // itself; the same task deleted when the step ends.
   const arg = (c: Call, name: string) => c.args[c.args.indexOf(name) + 1];
   assert.match(arg(create, '/TN'), /^Magpie-capture-stop-[0-9a-f]{12}$/);
-  assert.equal([arg(create, '/SC'), arg(create, '/RU')], ['ONCE', 'SYSTEM']);
-  assert.match(arg(create, '/ST'), /^\d\d:\d\d$/);
-  assert.is(arg(create, '/TR'), `C:\\Windows\\System32\\cmd.exe /c C:\\Windows\\System32\\pktmon.exe stop & C:\\Windows\\System32\\schtasks.exe /Delete /TN ${arg(create, '/TN')} /F`);
+  assert.equal([arg(create, '/SC'), arg(create, '/MO'), arg(create, '/RU')], ['MINUTE', '1', 'SYSTEM']);
+  const tr = arg(create, '/TR');
+  assert.match(tr, new RegExp(`^C:\\\\Windows\\\\System32\\\\WindowsPowerShell\\\\v1\\.0\\\\powershell\\.exe -NoP -NonI -C "if\\(!\\(Get-Process -Id \\d+ -EA 0\\) -or \\[datetime\\]::UtcNow\\.Ticks -gt \\d+\\)\\{pktmon stop;schtasks /Delete /TN ${arg(create, '/TN')} /F\\}"$`), tr);
+  assert.ok(tr.length <= 261, `schtasks /TR takes 261 characters at most: ${tr.length}`);
   assert.equal(del.args, ['/Delete', '/TN', arg(create, '/TN'), '/F']);
   // Every command is in stdout.log before it ran, in the order it ran, with what it answered.
   const runs = r.stdoutLog.split('\n').filter((l) => l.startsWith('run: '));
@@ -196,7 +198,7 @@ test('a host without pktmon: netsh trace (single file, maxSize, the responder le
   const etl = join(r.filesDir, 'capture.etl');
   assert.equal(r.calls[2].args, ['trace', 'start', 'capture=yes', 'report=disabled', 'persistent=no', 'correlation=disabled', 'perfMerge=no', 'fileMode=single', 'overwrite=yes', 'maxSize=200', `traceFile=${etl}`, 'IPv4.Address=!(127.0.0.5)']);
   const create = r.calls[1];
-  assert.match(create.args[create.args.indexOf('/TR') + 1], /^C:\\Windows\\System32\\cmd\.exe \/c C:\\Windows\\System32\\netsh\.exe trace stop & /);
+  assert.match(create.args[create.args.indexOf('/TR') + 1], /\{netsh trace stop;schtasks \/Delete \/TN Magpie-capture-stop-[0-9a-f]{12} \/F\}"$/);
   assert.match(r.stdoutLog, /traffic-capture: netsh trace, because pktmon is not on this host/);
   assert.match(r.stdoutLog, /removed capture\.cab/);
   assert.equal(r.files, ['capture.etl']);

@@ -171,6 +171,8 @@ export const FlowRecord = z.looseObject({
   srcPort: port,
   dst: z.string(),
   dstPort: port,
+  /** From this host's addresses in the run's connection table: outbound, inbound, local, unknown. */
+  direction: opt(z.enum(['outbound', 'inbound', 'local', 'unknown'])),
   firstSeen: iso,
   lastSeen: iso,
   packets: z.number().int().positive(),
@@ -214,6 +216,7 @@ export const BeaconRecord = z.looseObject({
   src: z.string(),
   dst: z.string(),
   dstPort: port,
+  direction: opt(z.enum(['outbound', 'inbound', 'local', 'unknown'])),
   connections: z.number().int().positive(),
   intervalSeconds: z.number().nonnegative(),
   jitterSeconds: z.number().nonnegative(),

@@ -40,12 +40,16 @@ export async function* tsharkFields(tshark: string, file: string, fields: readon
     child.on('close', (code) => resolve(code));
   });
   const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  let read = false;
   try {
     for await (const line of lines) if (line) yield line.split('\t');
+    read = true;
   } finally {
-    if (child.exitCode === null) child.kill();
+    // Stopped early by the caller: tshark goes too.
+    if (!read && child.exitCode === null) child.kill();
   }
   const code = await exited;
+  if (code === null) throw new Error(`tshark was killed while reading ${file} (out of memory?): ${stderr.trim().slice(0, 300)}`);
   // tshark exits 2 after a capture cut off mid-packet (a capture stopped by a kill): what it read stands.
   const real = stderr
     .split('\n')

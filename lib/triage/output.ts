@@ -2,7 +2,7 @@
 // findings.json, timeline.jsonl (Timesketch), report.html, triage.json (provenance) and their
 // own SHA256SUMS. Collected files are never touched; each triage run gets a new folder.
 import { closeSync, existsSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, join } from 'node:path';
 import { appendToCustody } from '../evidence/custody.ts';
 import { custodyActor } from '../identity.ts';
 import { sha256File } from '../evidence/hash.ts';
@@ -32,10 +32,13 @@ export interface TriageRunOptions {
 /** Files below `abs`, as `prefix/…` paths, sorted (the records read from captures). */
 function filesUnder(abs: string, prefix: string): string[] {
   if (!existsSync(abs)) return [];
-  return readdirSync(abs, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => `${prefix}/${relative(abs, join(e.parentPath, e.name)).split(sep).join('/')}`)
-    .sort();
+  // Walked by hand: Dirent.parentPath needs Node 20.12, and Magpie runs on every Node 20.
+  const out: string[] = [];
+  for (const e of readdirSync(abs, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...filesUnder(join(abs, e.name), `${prefix}/${e.name}`));
+    else if (e.isFile()) out.push(`${prefix}/${e.name}`);
+  }
+  return out.sort();
 }
 
 export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Promise<TriageRun> {

@@ -42,9 +42,17 @@ $tcpdump = Get-Command tcpdump -CommandType Application -ErrorAction SilentlyCon
 $dumpcap = Get-Command dumpcap -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
 $timeoutCmd = Get-Command timeout -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
 $killCmd = Get-Command kill -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+$prlimit = Get-Command prlimit -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
 if (-not $tcpdump -and -not $dumpcap) {
     throw 'traffic-capture: neither tcpdump nor dumpcap is installed; install one: apt-get install tcpdump (Debian/Ubuntu) or dnf install tcpdump (RHEL/Fedora)'
 }
+$want = 'auto'
+if ($Params.Tool) { $want = "$($Params.Tool)".ToLowerInvariant() }
+if ($want -notin @('auto', 'tcpdump', 'dumpcap')) { throw "traffic-capture: Tool must be auto, tcpdump or dumpcap on Linux, got $want" }
+if ($want -eq 'dumpcap') {
+    if (-not $dumpcap) { throw 'traffic-capture: Tool dumpcap: dumpcap is not installed (apt-get install wireshark-common, or tshark)' }
+    $tcpdump = $null
+} elseif ($want -eq 'tcpdump' -and -not $tcpdump) { throw 'traffic-capture: Tool tcpdump: tcpdump is not installed (apt-get install tcpdump)' }
 $captures = New-Object System.Collections.Generic.List[object]
 if ($tcpdump) {
     # tcpdump takes one -i: one process and one file per interface named.
@@ -69,7 +77,7 @@ if ($tcpdump) {
     foreach ($i in $interfaces) { $argv += @('-i', $i) }
     if (-not $interfaces.Count) { $argv += @('-i', 'any') }
     # dumpcap stops by itself at both bounds (filesize in kB).
-    $argv += @('-q', '-n', '-a', "duration:$seconds", '-a', "filesize:$([long]$maxBytes / 1000)", '-w', [IO.Path]::Combine($OutDir, 'capture.pcapng'))
+    $argv += @('-q', '-n', '-a', "duration:$seconds", '-a', "filesize:$([long][math]::Floor($maxBytes / 1000))", '-w', [IO.Path]::Combine($OutDir, 'capture.pcapng'))
     if ($filter) { $argv += @('-f', $filter) }
     $ifList = $interfaces; if (-not $ifList.Count) { $ifList = @('any') }
     $captures.Add([pscustomobject]@{ file = 'capture.pcapng'; format = 'pcapng'; interfaces = $ifList; argv = $argv; exe = $dumpcap.Source; proc = $null; err = $null })
@@ -94,6 +102,12 @@ try {
             $argv = @('-s', 'INT', '-k', '10', [string]($seconds + 30), $exe) + $argv
             $exe = $timeoutCmd.Source
         } else { Write-Warning 'traffic-capture: coreutils timeout is missing: the capture has no deadline of its own if the session is lost' }
+        if ($prlimit) {
+            # And its own size limit (RLIMIT_FSIZE, a little above the cap, which this script enforces
+            # to the packet): a capture left alone cannot fill the host's disk.
+            $argv = @("--fsize=$([long]($maxBytes / $captures.Count) + 1048576)", '--', $exe) + $argv
+            $exe = $prlimit.Source
+        } else { Write-Warning 'traffic-capture: prlimit (util-linux) is missing: the capture has no size limit of its own if the session is lost' }
         "run: $exe $($argv -join ' ')"
         $c.proc = Start-MagpieProcess $exe $argv
         $c.err = $c.proc.StandardError.ReadToEndAsync()
@@ -127,25 +141,27 @@ $ended = [datetime]::UtcNow
 function Limit-PcapSize {
     # tcpdump has no size cap that keeps the first packets (-C -W 1 overwrites them): the file is cut
     # after the last whole packet that fits. Classic pcap: 24-byte header, then 16-byte record
-    # headers whose third field is the captured length.
+    # headers whose third field is the captured length. Says how many packets it kept and cut (the
+    # count tcpdump prints is lost when its own size limit stopped it).
     param([string]$Path, [long]$Cap)
     $fs = [IO.File]::Open($Path, 'Open', 'ReadWrite')
     try {
-        if ($fs.Length -le $Cap) { return 0 }
         $br = [IO.BinaryReader]::new($fs)
-        $magic = $br.ReadUInt32()
-        $swap = ($magic -eq 0xd4c3b2a1 -or $magic -eq 0x4d3cb2a1)
-        $pos = [long]24; $cut = [long]24; $dropped = 0
+        # The magic as bytes: a big-endian file starts a1 b2 c3 d4 (or a1 b2 3c 4d for nanoseconds).
+        $head = $br.ReadBytes(4)
+        $swap = ($head[0] -eq 0xa1 -and $head[1] -eq 0xb2) -eq [BitConverter]::IsLittleEndian
+        $pos = [long]24; $cut = [long]24; $kept = 0; $dropped = 0
         while ($pos + 16 -le $fs.Length) {
             $fs.Position = $pos + 8
             $b = $br.ReadBytes(4)
             if ($swap) { [Array]::Reverse($b) }
             $next = $pos + 16 + [BitConverter]::ToUInt32($b, 0)
-            if ($next -le $Cap) { $cut = $next } else { $dropped++ }
+            if ($next -le $Cap -and $next -le $fs.Length) { $cut = $next; $kept++ } else { $dropped++ }
             $pos = $next
         }
-        $fs.SetLength($cut)
-        return $dropped
+        # A partial last record (the writer stopped mid-packet) goes too.
+        if ($cut -lt $fs.Length) { $fs.SetLength($cut) }
+        return [pscustomobject]@{ kept = $kept; dropped = $dropped }
     } finally { $fs.Dispose() }
 }
 
@@ -153,20 +169,18 @@ $sha = [Security.Cryptography.SHA256]::Create()
 foreach ($c in $captures) {
     $path = [IO.Path]::Combine($OutDir, $c.file)
     $stderrText = ''
-    $cut = 0
     if ($c.err) { $stderrText = $c.err.Result }
     foreach ($l in $stderrText.Split("`n")) { if ($l.Trim()) { "$($tool): $($l.Trim() -replace "^$($tool):\s*", '')" } }
     if (-not [IO.File]::Exists($path)) {
         Write-Error "traffic-capture: $tool wrote no capture on $($c.interfaces -join ', '): $($stderrText.Trim())"
         continue
     }
-    if ($c.format -eq 'pcap') {
-        $cut = Limit-PcapSize $path ([long]($maxBytes / $captures.Count))
-        if ($cut) { $stoppedBy = 'size'; "$($c.file): $cut packets past the size cap were cut" }
-    }
     $packets = $null
-    if ($stderrText -match '(\d+) packets? captured') { $packets = [long]$Matches[1] - $cut }
-    elseif ($stderrText -match 'Packets(?: captured)?: (\d+)') { $packets = [long]$Matches[1] }
+    if ($c.format -eq 'pcap') {
+        $limit = Limit-PcapSize $path ([long]($maxBytes / $captures.Count))
+        $packets = [long]$limit.kept
+        if ($limit.dropped) { $stoppedBy = 'size'; "$($c.file): $($limit.dropped) packets past the size cap were cut" }
+    } elseif ($stderrText -match 'Packets(?: captured)?: (\d+)') { $packets = [long]$Matches[1] }
     $stream = [IO.File]::OpenRead($path)
     try { $hash = ([BitConverter]::ToString($sha.ComputeHash($stream)) -replace '-', '').ToLowerInvariant() } finally { $stream.Dispose() }
     [pscustomobject]@{

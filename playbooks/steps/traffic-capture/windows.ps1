@@ -243,7 +243,11 @@ if (-not $windir) { $windir = 'C:\Windows' }
 $system32 = "$windir\System32"
 $tool = $null
 $why = $null
-if (Get-Command pktmon.exe -ErrorAction SilentlyContinue) {
+$want = 'auto'
+if ($Params.Tool) { $want = "$($Params.Tool)".ToLowerInvariant() }
+if (@('auto', 'pktmon', 'netsh') -notcontains $want) { throw "traffic-capture: Tool must be auto, pktmon or netsh on Windows, got $want" }
+if ($want -eq 'netsh') { $why = 'Tool netsh was asked for' }
+elseif (Get-Command pktmon.exe -ErrorAction SilentlyContinue) {
     # The syntax used here (start --capture, etl2pcap) is that of Microsoft's current reference;
     # a pktmon whose help lacks etl2pcap is an older build with other commands (1903's: filter,
     # comp, reset, start, stop, format, unload) and is left alone rather than guessed at. Command
@@ -252,6 +256,7 @@ if (Get-Command pktmon.exe -ErrorAction SilentlyContinue) {
     if ($help.Text -match '\betl2pcap\b') { $tool = 'pktmon' }
     else { $why = 'this pktmon has no etl2pcap command (an older Windows build)' }
 } else { $why = 'pktmon is not on this host (it comes with Windows 10 2004 and Server 2022)' }
+if (-not $tool -and $want -eq 'pktmon') { throw "traffic-capture: Tool pktmon: $why; nothing was captured" }
 if (-not $tool) {
     if (Get-Command netsh.exe -ErrorAction SilentlyContinue) { $tool = 'netsh'; [string]"traffic-capture: netsh trace, because $why" }
     else { throw "traffic-capture: neither pktmon nor netsh.exe is on this host ($why); nothing was captured" }
@@ -332,22 +337,17 @@ if ($tool -eq 'pktmon') {
 }
 
 # ---- the safety net: a task that stops the capture if this session dies ------------------------------
-# ONCE at HH:mm (minute resolution): two minutes after the deadline, rounded up. /SD is only given
-# when that falls on another day, as its format is the locale's (schtasks-create: month-, day- or
-# year-first, separated by /). The task deletes itself after it ran.
+# pktmon and netsh trace capture in the kernel: killing this PowerShell (a step timeout, Ctrl-C on the
+# responder, a lost WinRM shell, which Magpie ends by terminating it) does not stop them, and no
+# finally block runs. So a SYSTEM task checks every minute (schtasks /SC MINUTE) whether this
+# PowerShell ($PID) still runs and whether the deadline (two minutes past Seconds) has passed; when
+# either says so, it stops the capture and deletes itself. Its command holds only numbers and the
+# generated task name, and stays under schtasks' 261-character /TR limit.
 $taskName = 'Magpie-capture-stop-' + [guid]::NewGuid().ToString('N').Substring(0, 12)
-$fireAt = [datetime]::Now.AddSeconds($seconds + 120)
-$fireAt = $fireAt.AddSeconds(60 - $fireAt.Second).AddMilliseconds(-$fireAt.Millisecond)
-$stopLine = "$system32\$tool.exe " + ($stopArgs -join ' ')
-if ($system32 -notmatch '\s') {
-    $taskRun = "$system32\cmd.exe /c $stopLine & $system32\schtasks.exe /Delete /TN $taskName /F"
-} else { $taskRun = $stopLine }
-$taskArgs = @('/Create', '/TN', $taskName, '/SC', 'ONCE', '/ST', $fireAt.ToString('HH:mm', [Globalization.CultureInfo]::InvariantCulture), '/RU', 'SYSTEM', '/TR', $taskRun, '/F')
-if ($fireAt.Date -ne [datetime]::Now.Date) {
-    $pattern = [Globalization.CultureInfo]::CurrentCulture.DateTimeFormat.ShortDatePattern
-    $order = @(@{ k = 'yyyy'; at = $pattern.IndexOf('y') }, @{ k = 'MM'; at = $pattern.IndexOf('M') }, @{ k = 'dd'; at = $pattern.IndexOf('d') } | Sort-Object { $_.at } | ForEach-Object { $_.k })
-    $taskArgs += @('/SD', $fireAt.ToString(($order -join '/'), [Globalization.CultureInfo]::InvariantCulture))
-}
+$deadlineTicks = [datetime]::UtcNow.AddSeconds($seconds + 120).Ticks
+$stopLine = "$tool " + ($stopArgs -join ' ')
+$taskRun = "$system32\WindowsPowerShell\v1.0\powershell.exe -NoP -NonI -C ""if(!(Get-Process -Id $PID -EA 0) -or [datetime]::UtcNow.Ticks -gt $deadlineTicks){$stopLine;schtasks /Delete /TN $taskName /F}"""
+$taskArgs = @('/Create', '/TN', $taskName, '/SC', 'MINUTE', '/MO', '1', '/RU', 'SYSTEM', '/TR', $taskRun, '/F')
 $task = Invoke-Tool 'schtasks.exe' $taskArgs
 if ($task.Code -ne 0) {
     throw "traffic-capture: the scheduled task that would stop the capture if this session were lost could not be created (schtasks exit code $($task.Code): $($task.Text)); nothing was captured. Check that the Task Scheduler service runs and that this account may create tasks as SYSTEM"
@@ -394,7 +394,7 @@ try {
             try { $p = [Diagnostics.Process]::Start("$system32\$tool.exe", ($stopArgs -join ' ')); if ($p.WaitForExit(120000)) { $stopResult.Code = $p.ExitCode } } catch { $null = $_ }
         }
         if ($stopResult.Code -ne 0) {
-            Write-Error "traffic-capture: $tool did not confirm that it stopped (exit code $($stopResult.Code): $($stopResult.Text)); the scheduled task $taskName is kept to stop it at $($fireAt.ToString('HH:mm')). Check with: $($tool) $(if ($tool -eq 'pktmon') { 'status' } else { 'trace show status' })"
+            Write-Error "traffic-capture: $tool did not confirm that it stopped (exit code $($stopResult.Code): $($stopResult.Text)); the scheduled task $taskName is kept to stop it within a minute of the deadline. Check with: $($tool) $(if ($tool -eq 'pktmon') { 'status' } else { 'trace show status' })"
         }
     }
     if (-not $stopResult -or $stopResult.Code -eq 0) {
