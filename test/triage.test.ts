@@ -49,6 +49,8 @@ test('infected host: every finding of every built-in rule matches the golden lis
   elsewhere.push('magpie-yara-match');
   // BITS notify commands, COM hijacks and the system loaders (print monitors, Winlogon Notify, Active
   // Setup, service failure commands): windows-autoruns.test.ts plants and checks them.
+  // Accounts are not in triage: windows-accounts.test.ts checks its rules on an infected and a healthy host.
+  elsewhere.push('magpie-account-new-local-admin', 'magpie-account-local-admin');
   elsewhere.push('magpie-autorun-bits-notify', 'magpie-autorun-bits-notify-script', 'magpie-autorun-com-hijack', 'magpie-autorun-system-loader-suspicious');
   // The ransomware rules read ransomware-signs records, which triage does not collect:
   // windows-ransomware.test.ts runs that step on an encrypted and a healthy host and checks each rule.
