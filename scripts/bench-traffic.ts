@@ -197,7 +197,7 @@ try {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const md = `## Capture triage (${new Date().toISOString().slice(0, 10)})
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, ${fmt(totalmem() / 2 ** 30)} GB RAM; ${tsharkVersion(tshark)}; CLI: ${cliPath()}. \`npm run bench:traffic\` (BENCH_CAPTURE_MB for another size).
+Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, ${fmt(totalmem() / 2 ** 30)} GB RAM; ${tsharkVersion(tshark)?.replace(/\.$/, '')}; CLI: ${cliPath()}. \`npm run bench:traffic\` (BENCH_CAPTURE_MB for another size).
 
 A generated pcap of ${fmt(packets)} packets: an hour of a busy server (TCP conversations to 2,000 addresses over HTTP and TLS, a DNS lookup and answer every third conversation, 2 % NXDOMAIN), with a beacon every 60 ± 1 s and a 200-address port-445 scan in it. \`magpie import pcap\` takes it in, then \`magpie triage\` runs as a child process: tshark reads the capture twice at once (every packet's fields; the frames carrying stratum), Magpie keeps one entry per conversation, writes flow, dns and beacon records and runs every rule on them. Peak RSS is Magpie's and its tshark processes' together, sampled every 200 ms.
 
