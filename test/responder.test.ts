@@ -245,6 +245,27 @@ function helperThatFails() { throw new Error('boom: disk on fire'); }
   assert.ok((await verifyEvidence(dir)).ok);
 });
 
+test('push: two files of one name from different folders both arrive as sent; a name that needs cleaning is taken', async () => {
+  const here = writeTree({ 'a/rules.yar': 'rule a {}\n', 'b/rules.yar': 'rule b {}\n', 'my rules ‘1’.yar': 'rule c {}\n' });
+  const { manifest, dir } = await runBook([{ step: 'pusher' }], {
+    ...responderStep(
+      'pusher',
+      `
+export default async function ({ ps, push, emit }) {
+  const paths = [];
+  for (const f of ${JSON.stringify(['a/rules.yar', 'b/rules.yar', 'my rules ‘1’.yar'].map((f) => join(here, f)))}) paths.push(await push(f));
+  for (const p of paths) {
+    const [r] = await ps\`[pscustomobject]@{ text = [IO.File]::ReadAllText(\${p}) }\`;
+    emit({ text: r.text });
+  }
+}
+`,
+    ),
+  });
+  assert.is(manifest.steps[0].status, 'ok', manifest.steps[0].reason);
+  assert.equal(readJsonl(join(dir, manifest.steps[0].dir, 'records.jsonl')).map((r: any) => r.text), ['rule a {}\n', 'rule b {}\n', 'rule c {}\n']);
+});
+
 test('emit checks each record against the step kind; records(), files(), fetch and push work within a run; a .ts module loads', async () => {
   const planted = writeTree({ 'secret dir/notes ‘x’.txt': 'planted on the target\n', 'payload.bin': 'pushed from the responder\n' });
   const { manifest, dir } = await runBook(

@@ -241,14 +241,17 @@ export function buildContext(p: ContextParts): BuiltContext {
 
   // Pushed files live in one folder of the step on the target, named here and removed at its end.
   let pushFolder: string | undefined;
+  let pushes = 0;
   const push = async (localPath: string): Promise<string> => {
     if (typeof localPath !== 'string' || !existsSync(localPath)) throw new Error(`${where}: push: no file ${localPath} on the responder`);
     const sha256 = (await sha256File(localPath)).sha256;
-    const name = safeSegment(basename(localPath));
+    // '~' (safeSegment's mark of a cleaned name) is not a tool name the transports take.
+    const name = safeSegment(basename(localPath)).replace(/~/g, '-');
     pushFolder ??= `magpie-push-${randomBytes(6).toString('hex')}`;
+    // Each push its own subfolder: two files of one name from different folders both stay as sent.
     const r = await call({
       purpose: 'push',
-      params: { folder: pushFolder, name },
+      params: { folder: `${pushFolder}/${++pushes}`, name },
       tools: { [name]: { file: localPath, sha256 } },
       body: [
         '$dir = [IO.Path]::Combine([IO.Path]::GetTempPath(), $Params.folder)',
@@ -266,11 +269,15 @@ export function buildContext(p: ContextParts): BuiltContext {
 
   const cleanup = async () => {
     if (!pushFolder) return;
-    await invocations.run({
-      purpose: 'remove pushed files',
-      params: { folder: pushFolder },
-      body: "$dir = [IO.Path]::Combine([IO.Path]::GetTempPath(), $Params.folder)\nif ([IO.Directory]::Exists($dir)) { Remove-Item -LiteralPath $dir -Recurse -Force }",
-    });
+    const r = await invocations.run(
+      {
+        purpose: 'remove pushed files',
+        params: { folder: pushFolder },
+        body: "$dir = [IO.Path]::Combine([IO.Path]::GetTempPath(), $Params.folder)\nif ([IO.Directory]::Exists($dir)) { Remove-Item -LiteralPath $dir -Recurse -Force -ErrorAction Stop }",
+      },
+      { cleanup: true },
+    );
+    if (r.outcome !== 'completed' || r.summary?.status !== 'ok') throw new Error(`the ${pushFolder} folder in the target's temp folder is left there (call ${r.n}: ${r.outcome}${r.summary?.message ? `, ${r.summary.message}` : ''}); remove it by hand`);
   };
 
   const ctx: ResponderContext = {

@@ -45,6 +45,7 @@ export interface InvocationLimits {
 export class Invocations {
   private count = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   constructor(
     private session: Session,
@@ -57,13 +58,26 @@ export class Invocations {
     return this.count;
   }
 
-  run(req: InvocationRequest): Promise<InvocationResult> {
-    const next = this.queue.then(() => this.runNow(req));
+  /**
+   * `cleanup`: a call that must run even after a stop (removing what the step pushed): its own
+   * minute, no Ctrl-C, and it runs after the step was closed.
+   */
+  run(req: InvocationRequest, opts: { cleanup?: boolean } = {}): Promise<InvocationResult> {
+    const next = this.queue.then(() => this.runNow(req, opts.cleanup ?? false));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async runNow(req: InvocationRequest): Promise<InvocationResult> {
+  /**
+   * No call starts after this (a queued one is recorded as not run); resolves when the one running
+   * has brought its output home, so the step is recorded only after its last call ended.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+  }
+
+  private async runNow(req: InvocationRequest, cleanup: boolean): Promise<InvocationResult> {
     const n = ++this.count;
     const os = this.session.info.os;
     const origin = this.step.responder?.file ?? this.step.source;
@@ -73,11 +87,21 @@ export class Invocations {
     writeFileSync(join(dir, 'params.json'), JSON.stringify(req.params, null, 2) + '\n', { flag: 'wx' });
     this.writer.invocationStarting(this.step, n, script, req.params, req.tools);
     const started = new Date();
-    const remaining = this.limits.remainingMs();
-    const run =
-      remaining <= 0
-        ? { outcome: 'timeout' as const, hostOutput: 'not run: the step had no time left', durationMs: 0 }
-        : await this.session.run(script, req.params, { timeoutMs: remaining, signal: this.limits.signal, stageDir: dir, tools: req.tools });
+    const remaining = cleanup ? 60_000 : this.limits.remainingMs();
+    let run: Awaited<ReturnType<Session['run']>> | { outcome: RunOutcome; hostOutput: string; durationMs: number };
+    let failure: Error | undefined;
+    if (!cleanup && this.closed) run = { outcome: 'aborted', hostOutput: 'not run: the step had ended', durationMs: 0 };
+    else if (!cleanup && this.limits.signal?.aborted) run = { outcome: 'aborted', hostOutput: 'not run: the operator interrupted the run', durationMs: 0 };
+    else if (remaining <= 0) run = { outcome: 'timeout', hostOutput: 'not run: the step had no time left', durationMs: 0 };
+    else {
+      try {
+        run = await this.session.run(script, req.params, { timeoutMs: remaining, signal: cleanup ? undefined : this.limits.signal, stageDir: dir, tools: req.tools });
+      } catch (e) {
+        // The call's end is recorded whatever happened to it: the custody log has no gaps.
+        failure = e as Error;
+        run = { outcome: 'completed', hostOutput: `the call failed on the responder: ${failure.message}`, durationMs: 0 };
+      }
+    }
     const ended = new Date();
     const records = readRecords(join(dir, 'records.jsonl'));
     const summary = 'summary' in run ? run.summary : undefined;
@@ -99,7 +123,8 @@ export class Invocations {
       targetFiles: summary?.files ?? [],
     };
     writeFileSync(join(dir, 'invocation.json'), JSON.stringify(info, null, 2) + '\n', { flag: 'wx' });
-    await this.writer.invocationEnded(this.step, n, { outcome: run.outcome, status: info.status, records: records.length, errors: info.errors, durationMs: info.durationMs, message: info.message });
+    await this.writer.invocationEnded(this.step, n, { outcome: run.outcome, status: failure ? 'failed' : info.status, records: records.length, errors: info.errors, durationMs: info.durationMs, message: failure?.message ?? info.message });
+    if (failure) throw failure;
     return { n, dir, outcome: run.outcome, summary, records, hostOutput: run.hostOutput, fetchError, durationMs: info.durationMs };
   }
 }

@@ -54,6 +54,8 @@ export async function runResponderStep(step: PlannedStep, session: Session, writ
     opts.signal?.removeEventListener('abort', onAbort);
   }
   closed = true;
+  // The step is recorded after its last call brought its output home, never while a fetch runs.
+  await invocations.close();
   try {
     await built.cleanup();
   } catch (e) {

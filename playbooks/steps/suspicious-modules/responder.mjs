@@ -61,6 +61,8 @@ foreach ($f in ${paths}) {
 
 export default async function suspiciousModules({ ps, emit, flagged, params, os, log }) {
   const chosen = new Map();
+  // A level that is none would let every process through.
+  if (!['critical', 'high', 'medium', 'low', 'informational'].includes(params.Level)) throw new Error(`Level: "${params.Level}" is not a level (critical, high, medium, low, informational)`);
   for (const f of await flagged(params.Level)) chosen.set(f.pid, f.rules);
   for (const pid of params.Pids) {
     if (!/^\d+$/.test(pid)) throw new Error(`Pids: "${pid}" is not a process ID`);
