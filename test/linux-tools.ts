@@ -9,18 +9,23 @@ const PACKAGES = ['clamav', 'clamav-daemon', 'gdb'];
 const NEEDED = ['/usr/bin/clamscan', '/usr/bin/clamdscan', '/usr/sbin/clamd', '/usr/bin/gcore'];
 
 export function ensureLinuxTools(): void {
-  if (NEEDED.every((f) => existsSync(f))) return;
+  ensureDebianPackages(PACKAGES, NEEDED, "ClamAV (clamscan, clamd, clamdscan) and gdb's gcore");
+}
+
+/** Installs Debian `packages` with apt-get where a file of `needed` is missing; throws saying what to run when that fails. */
+export function ensureDebianPackages(packages: string[], needed: string[], what: string): void {
+  if (needed.every((f) => existsSync(f))) return;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', ...PACKAGES], { encoding: 'utf8', env });
+  const install = () => spawnSync('apt-get', ['install', '-y', ...packages], { encoding: 'utf8', env });
   let r = install();
   if (r.status !== 0) {
     spawnSync('apt-get', ['update'], { encoding: 'utf8', env });
     r = install();
   }
-  const missing = NEEDED.filter((f) => !existsSync(f));
+  const missing = needed.filter((f) => !existsSync(f));
   if (r.status !== 0 || missing.length) {
     throw new Error(
-      `These tests need ClamAV (clamscan, clamd, clamdscan) and gdb's gcore; installing them failed (${(r.stderr || r.error?.message || `still missing: ${missing.join(', ')}`).trim().split('\n').at(-1)}). Install them with: apt-get update && apt-get install -y ${PACKAGES.join(' ')}`,
+      `These tests need ${what}; installing them failed (${(r.stderr || r.error?.message || `still missing: ${missing.join(', ')}`).trim().split('\n').at(-1)}). Install them with: apt-get update && apt-get install -y ${packages.join(' ')}`,
     );
   }
 }

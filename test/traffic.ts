@@ -2,29 +2,14 @@
 // second with a little jitter), a DNS resolver stub that real lookups go to, a burst of SYNs to
 // port 445, and ordinary downloads from a local HTTP server. Installs tcpdump and tshark when
 // missing (tests never skip).
-import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
-import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, get, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
-
-const PACKAGES = ['tcpdump', 'tshark'];
-const NEEDED = ['/usr/bin/tcpdump', '/usr/bin/tshark'];
+import { ensureDebianPackages } from './linux-tools.ts';
 
 export function ensureCaptureTools(): void {
-  if (NEEDED.every((f) => existsSync(f))) return;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...PACKAGES], { encoding: 'utf8', env });
-  let r = install();
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update'], { encoding: 'utf8', env });
-    r = install();
-  }
-  const missing = NEEDED.filter((f) => !existsSync(f));
-  if (r.status !== 0 || missing.length) {
-    throw new Error(`The capture tests need tcpdump and tshark; installing them failed (${(r.stderr || r.error?.message || `still missing: ${missing.join(', ')}`).trim().split('\n').at(-1)}). Install them with: apt-get update && apt-get install -y ${PACKAGES.join(' ')}`);
-  }
+  ensureDebianPackages(['tcpdump', 'tshark'], ['/usr/bin/tcpdump', '/usr/bin/tshark'], 'tcpdump and tshark');
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
