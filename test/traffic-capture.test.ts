@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
 import { CaptureRecord } from '../lib/records/schemas.ts';
@@ -106,6 +106,11 @@ test('over SSH: a beacon, a 445 scan and a generated name are captured and found
     assert.ok(name, 'generated name found');
     assert.is(name.record.query, GENERATED);
     assert.is(name.record.rcode, 'NXDomain');
+    // The report heads each by what it is about and says where in the capture to look.
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.match(html, new RegExp(`127\\.0\\.0\\.1:${listener.port}`));
+    assert.match(html, /frames \d+–\d+ of steps\/01-traffic-capture\/files\/capture\.pcap/);
+    assert.ok(html.includes(GENERATED), 'the generated name heads its finding');
     // The triage folder, its derived records included, is what verify accepts.
     assert.ok((await verifyEvidence(dir)).ok);
     assert.is(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: out }).status, 0);

@@ -81,6 +81,22 @@ export function subjectOf(f: Finding): Subject {
       const at = str(r.file) ? `${str(r.file)}:${str(r.line)}` : '';
       return withKey(name, [detail, at].filter(Boolean).join(' · '), `${str(r.source)}|${name}|${detail}`);
     }
+    // From a capture: the far end or the name, and where in the capture to look (Wireshark: Go to packet).
+    case 'flow':
+    case 'beacon': {
+      const to = `${str(r.dst)}:${str(r.dstPort)}`;
+      const name = str(r.sni) || str(r.httpHost);
+      const what = f.kind === 'beacon' ? `every ${str(r.intervalSeconds)} s, ${str(r.connections)} connections` : `${str(r.packets)} packets`;
+      const by = str(r.processName) || (typeof r.pid === 'number' ? `pid ${r.pid}` : '');
+      const detail = [`${str(r.protocol)} from ${str(r.src)}${name ? ` to ${name}` : ''}`, what, by, `frames ${str(r.firstFrame)}–${str(r.lastFrame)} of ${str(r.capture)}`].filter(Boolean).join(' · ');
+      return withKey(to, detail, `${str(r.src)}|${to}`);
+    }
+    case 'dns': {
+      const q = str(r.query);
+      const answer = str(r.rcode) || 'no answer';
+      const detail = [`${str(r.type)} from ${str(r.client)} to ${str(r.server)}`, answer, `frame ${str(r.firstFrame)} of ${str(r.capture)}`].filter(Boolean).join(' · ');
+      return withKey(q, detail, `${str(r.client)}|${q}`);
+    }
     case 'host': {
       const h = str(r.hostname);
       return withKey(h || 'host', [str(r.osName) || str(r.os), str(r.osVersion)].filter(Boolean).join(' '), h);
