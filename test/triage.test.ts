@@ -57,6 +57,8 @@ test('infected host: every finding of every built-in rule matches the golden lis
   const ransomware = ['magpie-ransomware-note', 'magpie-ransomware-mass-rename', 'magpie-ransomware-recovery-disabled', 'magpie-ransomware-recovery-commands'];
   // PowerShell history (ps-history) is not in triage either: windows-ps-history.test.ts checks it.
   ransomware.push('magpie-ps-history-attack-commands', 'magpie-hosts-file-redirect');
+  // net-context is not in triage either: windows-net-context.test.ts checks its rules on both hosts.
+  ransomware.push('magpie-firewall-user-writable-program', 'magpie-firewall-open-inbound', 'magpie-named-pipe-offensive', 'magpie-proxy-local-or-unusual');
   // Rules over event logs (Sigma-format built-ins) read the eventlogs step's records, which triage
   // does not collect: windows-eventlogs.test.ts runs them on an infected and a healthy host.
   // (PowerShell script-block rules also read ps-history's commands, which triage does not collect.)
