@@ -154,7 +154,10 @@ export function loadRuleSet(extraDirs: string[] = [], builtin = true): { rules: 
       const isAllowlist = src.data !== null && typeof src.data === 'object' && 'allowlist' in (src.data as object);
       const def = isAllowlist ? validateYaml(src, AllowlistDef) : validateYaml(src, RuleDef);
       const earlier = seen.get(def.id);
-      if (earlier) throw new InputError(`duplicate rule id "${def.id}" (also in ${earlier})`, { file, line: src.lineOf(['id']), field: 'id' });
+      // A team's rule with a built-in rule's id replaces it (their own ranges, their own levels);
+      // two of the team's own with one id are a mistake.
+      const replacesBuiltin = earlier !== undefined && earlier.startsWith(BUILTIN_RULES + sep) && !file.startsWith(BUILTIN_RULES + sep);
+      if (earlier && !replacesBuiltin) throw new InputError(`duplicate rule id "${def.id}" (also in ${earlier})`, { file, line: src.lineOf(['id']), field: 'id' });
       seen.set(def.id, file);
       byId.set(def.id, isAllowlist ? compileAllowlist(def as AllowlistDef, file, src.text) : compileRule(def as RuleDef, file, src.lineOf, src.text));
     });
