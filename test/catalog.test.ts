@@ -69,7 +69,7 @@ test('malformed YAML names the file and line', () => {
 
 test('unknown step: file, line, field and the known steps', () => {
   const e = catalogError({ 'book.yaml': 'name: book\ndescription: x\nsteps:\n  - step: host-info\n  - step: no-such-step\n' });
-  assert.match(e.message, /book\.yaml:5: steps\.1\.step: unknown step "no-such-step"; known steps: accounts, autoruns, autorunsc, av-scan, defender, eventlogs, fetch-files, file-hashes, host-info, memory-dump, net-context, network, prefetch, processes/);
+  assert.match(e.message, /book\.yaml:5: steps\.1\.step: unknown step "no-such-step"; known steps: accounts, autoruns, autorunsc, av-scan, defender, eventlogs, execution-cache, fetch-files, file-hashes, host-info, memory-dump, net-context, network, prefetch, processes/);
 });
 
 test('wrong parameter type names the line of the value', () => {

@@ -34,7 +34,7 @@ test('list shows playbooks and steps; --json is machine-readable', () => {
   assert.match(r.stdout, /triage +host-info → network → processes → autoruns → defender/);
   const j = JSON.parse(cli(['list', '--json']).stdout);
   assert.equal(j.playbooks.find((p: any) => p.name === 'triage').steps, ['host-info', 'network', 'processes', 'autoruns', 'defender']);
-  assert.equal(j.steps.map((s: any) => s.id).sort(), ['accounts', 'autoruns', 'autorunsc', 'av-scan', 'defender', 'eventlogs', 'fetch-files', 'file-hashes', 'host-info', 'memory-dump', 'net-context', 'network', 'prefetch', 'processes', 'ps-history', 'ransomware-signs', 'suspicious-modules', 'traffic-capture', 'yara-scan']);
+  assert.equal(j.steps.map((s: any) => s.id).sort(), ['accounts', 'autoruns', 'autorunsc', 'av-scan', 'defender', 'eventlogs', 'execution-cache', 'fetch-files', 'file-hashes', 'host-info', 'memory-dump', 'net-context', 'network', 'prefetch', 'processes', 'ps-history', 'ransomware-signs', 'suspicious-modules', 'traffic-capture', 'yara-scan']);
   assert.equal(j.playbooks.map((p: any) => p.name).sort(), ['full', 'lateral-movement', 'miner', 'ransomware', 'suspicious-modules', 'traffic', 'triage', 'yara-fetched']);
 });
 

@@ -51,8 +51,9 @@ test('infected host: every finding of every built-in rule matches the golden lis
   // Setup, service failure commands): windows-autoruns.test.ts plants and checks them.
   // Accounts are not in triage: windows-accounts.test.ts checks its rules on an infected and a healthy host.
   elsewhere.push('magpie-account-new-local-admin', 'magpie-account-local-admin');
-  // Prefetch is not in triage (windows-prefetch.test.ts); the RDP rule reads event logs (rdp-logon-rule.test.ts).
-  elsewhere.push('magpie-prefetch-attack-tool', 'magpie-prefetch-dual-use-tool', 'magpie-rdp-logon-public-address');
+  // Prefetch is not in triage (windows-prefetch.test.ts); the RDP and encoded script-block rules read
+  // event logs (rdp-logon-rule.test.ts, ps-scriptblock-rule.test.ts).
+  elsewhere.push('magpie-prefetch-attack-tool', 'magpie-prefetch-dual-use-tool', 'magpie-rdp-logon-public-address', 'magpie-ps-scriptblock-encoded');
   elsewhere.push('magpie-autorun-bits-notify', 'magpie-autorun-bits-notify-script', 'magpie-autorun-com-hijack', 'magpie-autorun-system-loader-suspicious');
   // The ransomware rules read ransomware-signs records, which triage does not collect:
   // windows-ransomware.test.ts runs that step on an encrypted and a healthy host and checks each rule.

@@ -77,7 +77,7 @@ test.before(async () => {
 
 test('every step of full runs, in order of volatility, and each is ok on the recorded infected host', () => {
   const rows = manifest.steps.map((s: any) => `${s.id} ${s.status}${s.reason ? `: ${s.reason}` : ''}`);
-  assert.equal(manifest.steps.map((s: any) => s.id), ['host-info', 'network', 'net-context', 'accounts', 'traffic-capture', 'processes', 'autoruns', 'autorunsc', 'defender', 'eventlogs', 'ps-history', 'prefetch', 'av-scan', 'memory-dump', 'file-hashes']);
+  assert.equal(manifest.steps.map((s: any) => s.id), ['host-info', 'network', 'net-context', 'accounts', 'traffic-capture', 'processes', 'autoruns', 'autorunsc', 'defender', 'eventlogs', 'ps-history', 'prefetch', 'execution-cache', 'av-scan', 'memory-dump', 'file-hashes']);
   assert.is(manifest.steps.find((s: any) => s.id === 'eventlogs').records, 15);
   for (const s of manifest.steps) assert.ok(s.status === 'ok', rows.join('\n'));
 });
@@ -108,7 +108,7 @@ test('memory-dump flagged:high dumped exactly the processes the run\'s own recor
   for (const k of ['process', 'autorun', 'detection', 'event']) assert.ok(kinds.has(k as any), `a ${k} finding`);
 });
 
-test('the evidence folder verifies: every file the fifteen steps wrote is in the sums, unchanged', () => {
+test('the evidence folder verifies: every file the sixteen steps wrote is in the sums, unchanged', () => {
   const r = cli(['verify', dir]);
   assert.is(r.code, 0, r.stdout + r.stderr);
 });

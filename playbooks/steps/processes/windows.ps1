@@ -32,6 +32,8 @@ foreach ($wp in @(Get-CimInstance -ClassName Win32_Process)) {
         signed          = $null
         sessionId       = [int]$wp.SessionId
         cpuSeconds      = $cpu
+        # Open handles (Win32_Process HandleCount): thousands in a process that holds many files or keys open.
+        handles         = $(if ($null -ne $wp.HandleCount) { [long]$wp.HandleCount } else { $null })
     })
 }
 foreach ($path in @($images.Keys)) {
