@@ -11,7 +11,9 @@ import { loadCatalog } from '../lib/catalog.ts';
 import { collect } from '../lib/collect.ts';
 import { verifyEvidence } from '../lib/evidence/verify.ts';
 import { buildPlan } from '../lib/plan.ts';
-import { cli, pwshOrFail, readJson, readJsonl, teamPlaybook, tempDir, writeTree } from './helpers.ts';
+import { loadRuleSet } from '../lib/triage/rules.ts';
+import { RuleIndex } from '../lib/triage/rule-index.ts';
+import { cli, pwshOrFail, readJson, readJsonl, ruleHits, teamPlaybook, tempDir, writeTree } from './helpers.ts';
 
 pwshOrFail();
 const YARA = '/usr/bin/yara';
@@ -130,6 +132,10 @@ function global:Get-AuthenticodeSignature { param([string]$LiteralPath) [pscusto
   assert.is(recs[1].sha256, undefined);
   assert.ok(recs.every((r) => r.pid === 4242 && r.flaggedBy.includes('magpie-system-process-wrong-path')));
   assert.is(recs[0].baseAddress, '0x400000');
+  // The unsigned files outside System32 in svchost are flagged (the fake image and the DLL); System32's ntdll is not.
+  const { rules } = loadRuleSet([], true);
+  const hits = ruleHits(new RuleIndex(rules), 'file', recs, (e: any, r) => `${e.rule.def.id} ${r.module}`).filter((h) => h.startsWith('magpie-module-'));
+  assert.equal(hits, ['magpie-module-unsigned-in-system-process svchost.exe', 'magpie-module-unsigned-in-system-process inject ‘x’.dll']);
   // The hashing call got the paths as data: its params hold them, its script does not.
   const params = readJson(join(res.dir!, step.dir, 'invocations', '002', 'params.json'));
   assert.equal(params.a0, ['C:\\Users\\Public\\svchost.exe', 'C:\\Users\\Public\\AppData\\inject ‘x’.dll']);

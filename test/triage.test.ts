@@ -47,6 +47,8 @@ test('infected host: every finding of every built-in rule matches the golden lis
   const elsewhere = ['magpie-autorun-wmi-consumer', 'magpie-autorun-accessibility-hijack', 'magpie-autorun-lsa-appinit', 'magpie-autorun-image-hijack', 'magpie-autorun-shortcut-interpreter', 'magpie-autorun-stale-vendor', 'magpie-autorun-policies-run-vendor', 'magpie-autorun-lookalike-name', 'magpie-autorun-fake-system-folder', 'magpie-process-fake-system-folder', 'magpie-process-script-host'];
   // YARA matches come from the yara-fetched example (responder-examples.test.ts checks the rule there).
   elsewhere.push('magpie-yara-match');
+  // Loaded modules come from suspicious-modules (responder-examples.test.ts checks the rule there).
+  elsewhere.push('magpie-module-unsigned-in-system-process');
   // BITS notify commands, COM hijacks and the system loaders (print monitors, Winlogon Notify, Active
   // Setup, service failure commands): windows-autoruns.test.ts plants and checks them.
   // Accounts are not in triage: windows-accounts.test.ts checks its rules on an infected and a healthy host.
