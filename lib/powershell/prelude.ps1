@@ -122,6 +122,27 @@ function Invoke-MagpieTool {
     [pscustomobject]@{ ExitCode = $p.ExitCode; Output = ($out.Result + $err.Result); TimedOut = $timedOut; CommandLine = $psi.Arguments }
 }
 
+function Invoke-MagpieCommand {
+    # A Windows program with exactly these arguments; the line goes to stdout.log before it runs
+    # (information stream: the caller keeps only the result), and its output, which is host text,
+    # after, each line prefixed with the program's name. Exit code and lines are returned, not judged.
+    param([string]$Name, [string[]]$Arguments)
+    Write-Information -MessageData ("run: $Name " + (ConvertTo-MagpieCommandLine $Arguments))
+    $global:LASTEXITCODE = 0
+    $lines = @(& $Name @Arguments 2>&1 | ForEach-Object { ([string]$_).TrimEnd() })
+    $code = [int]$LASTEXITCODE
+    $short = $Name -replace '\.exe$', ''
+    foreach ($l in $lines) { if ($l) { Write-Information -MessageData "$($short): $l" } }
+    [pscustomobject]@{ Code = $code; Lines = $lines; Text = (($lines | Where-Object { $_ }) -join ' | ') }
+}
+
+function Get-MagpieFileSha256([string]$Path) {
+    # Lower-case hex, read as a stream: captures and hives are too large for memory.
+    $sha = [Security.Cryptography.SHA256]::Create()
+    $stream = [IO.File]::OpenRead($Path)
+    try { ([BitConverter]::ToString($sha.ComputeHash($stream)) -replace '-', '').ToLowerInvariant() } finally { $stream.Dispose(); $sha.Dispose() }
+}
+
 function Test-MagpieLink([string]$Path) {
     # A junction or symbolic link: walks never enter one. GetAttributes throws for a path that is
     # not there (FileInfo.Attributes would say -1: every flag).

@@ -12,30 +12,11 @@ if (-not $dir) {
 $dir = $dir.TrimEnd('\', '/')
 $sep = $(if ($dir -match '^[A-Za-z]:\\|^\\\\') { '\' } else { [IO.Path]::DirectorySeparatorChar })
 
-function Invoke-Tool {
-    # A Windows program with exactly these arguments; the line goes to stdout.log before it runs,
-    # and its output after, each line prefixed with the program's name.
-    param([string]$Name, [string[]]$Arguments)
-    Write-Information -MessageData ("run: $Name " + (ConvertTo-MagpieCommandLine $Arguments))
-    $global:LASTEXITCODE = 0
-    $lines = @(& $Name @Arguments 2>&1 | ForEach-Object { ([string]$_).TrimEnd() })
-    $code = [int]$LASTEXITCODE
-    $short = $Name -replace '\.exe$', ''
-    foreach ($l in $lines) { if ($l) { Write-Information -MessageData "$($short): $l" } }
-    [pscustomobject]@{ Code = $code; Text = (($lines | Where-Object { $_ }) -join ' | ') }
-}
-
-function Get-FileSha256([string]$Path) {
-    $sha = [Security.Cryptography.SHA256]::Create()
-    $stream = [IO.File]::OpenRead($Path)
-    try { ([BitConverter]::ToString($sha.ComputeHash($stream)) -replace '-', '').ToLowerInvariant() } finally { $stream.Dispose(); $sha.Dispose() }
-}
-
 function New-CacheRecord([string]$Source, [string]$HostPath, [string]$Name, [string]$Method, $Modified) {
     $dest = [IO.Path]::Combine($OutDir, $Name)
     [pscustomobject][ordered]@{
         source = $Source; path = $HostPath; evidenceFile = $Name; method = $Method
-        size = ([IO.FileInfo]::new($dest)).Length; sha256 = (Get-FileSha256 $dest); modified = $Modified
+        size = ([IO.FileInfo]::new($dest)).Length; sha256 = (Get-MagpieFileSha256 $dest); modified = $Modified
     }
 }
 
@@ -43,7 +24,7 @@ $esentutlHelp = 'run the step as an administrator (esentutl /vss needs it); make
 
 function Copy-WithEsentutl([string]$Source, [string]$Dest) {
     # $null when the copy is there; else why not.
-    try { $r = Invoke-Tool 'esentutl.exe' @('/y', $Source, '/vss', '/d', $Dest) }
+    try { $r = Invoke-MagpieCommand 'esentutl.exe' @('/y', $Source, '/vss', '/d', $Dest) }
     catch { return "esentutl.exe did not run: " + ($_.Exception.Message -replace '\s*[\r\n]+\s*', ' ').Trim() }
     if ($r.Code -eq 0 -and [IO.File]::Exists($Dest)) { return $null }
     # A partial copy is no evidence of anything: removed, and said.

@@ -55,26 +55,6 @@ if ($Params.ExcludeManagement -ne $false -and $MagpieCtx.mgmt) {
 }
 
 # ---- helpers ------------------------------------------------------------------------------------------
-function Invoke-Tool {
-    # A Windows program with exactly these arguments; the line goes to stdout.log before it runs
-    # (information stream: the caller keeps only the result), and its output, which is host text,
-    # after, each line prefixed with the program's name.
-    param([string]$Name, [string[]]$Arguments)
-    Write-Information -MessageData ("run: $Name " + (ConvertTo-MagpieCommandLine $Arguments))
-    $global:LASTEXITCODE = 0
-    $lines = @(& $Name @Arguments 2>&1 | ForEach-Object { ([string]$_).TrimEnd() })
-    $code = [int]$LASTEXITCODE
-    $short = $Name -replace '\.exe$', ''
-    foreach ($l in $lines) { if ($l) { Write-Information -MessageData "$($short): $l" } }
-    [pscustomobject]@{ Code = $code; Lines = $lines; Text = (($lines | Where-Object { $_ }) -join ' | ') }
-}
-
-function Get-FileSha256([string]$Path) {
-    $sha = [Security.Cryptography.SHA256]::Create()
-    $stream = [IO.File]::OpenRead($Path)
-    try { ([BitConverter]::ToString($sha.ComputeHash($stream)) -replace '-', '').ToLowerInvariant() } finally { $stream.Dispose(); $sha.Dispose() }
-}
-
 function Get-FileLength([string]$Path) {
     if ([IO.File]::Exists($Path)) { return ([IO.FileInfo]::new($Path)).Length }
     return [long]0
@@ -252,7 +232,7 @@ elseif (Get-Command pktmon.exe -ErrorAction SilentlyContinue) {
     # a pktmon whose help lacks etl2pcap is an older build with other commands (1903's: filter,
     # comp, reset, start, stop, format, unload) and is left alone rather than guessed at. Command
     # names are not translated, so this reads on any display language.
-    $help = Invoke-Tool 'pktmon.exe' @('help')
+    $help = Invoke-MagpieCommand 'pktmon.exe' @('help')
     if ($help.Text -match '\betl2pcap\b') { $tool = 'pktmon' }
     else { $why = 'this pktmon has no etl2pcap command (an older Windows build)' }
 } else { $why = 'pktmon is not on this host (it comes with Windows 10 2004 and Server 2022)' }
@@ -270,10 +250,10 @@ $toolVersion = Get-ToolVersion "$tool.exe"
 # refused the same way (and never stopped, as it is not ours).
 $busy = "traffic-capture: a $tool capture is already running on this host; it belongs to somebody else, so Magpie neither stopped nor changed it and captured nothing. Find out whose it is ($tool"
 if ($tool -eq 'pktmon') {
-    $status = Invoke-Tool 'pktmon.exe' @('status')
+    $status = Invoke-MagpieCommand 'pktmon.exe' @('status')
     if ($status.Text -notmatch '(?i)\bnot running\b' -and $status.Text -match '(?i)\brunning\b|log file|logger') { throw "$busy status: $($status.Text)); when it is over, run the step again" }
 } else {
-    $status = Invoke-Tool 'netsh.exe' @('trace', 'show', 'status')
+    $status = Invoke-MagpieCommand 'netsh.exe' @('trace', 'show', 'status')
     if ($status.Text -notmatch '(?i)no trace session' -and $status.Text -match '(?i)status:\s*running|trace file:') { throw "$busy trace show status: $($status.Text)); when it is over, run the step again" }
 }
 
@@ -288,7 +268,7 @@ if ($tool -eq 'pktmon') {
     # every component writes each packet once per layer it crosses: network adapters only.
     $comp = 'nics'
     if ($interfaces.Count) {
-        $list = Invoke-Tool 'pktmon.exe' @('list')
+        $list = Invoke-MagpieCommand 'pktmon.exe' @('list')
         # "  Id MAC Address       Name": rows begin with the component id; the MAC is optional.
         $adapters = @(foreach ($l in $list.Lines) { if ($l -match '^\s*(\d+)\s+(?:[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}\s+)?(\S.*?)\s*$') { [pscustomobject]@{ Id = $Matches[1]; Name = $Matches[2] } } })
         $ids = New-Object System.Collections.Generic.List[string]
@@ -306,7 +286,7 @@ if ($tool -eq 'pktmon') {
     }
     # pktmon's packet filters select; ones left set by somebody else would silently narrow this
     # capture. They are not ours to remove: the record names them.
-    $filters = Invoke-Tool 'pktmon.exe' @('filter', 'list')
+    $filters = Invoke-MagpieCommand 'pktmon.exe' @('filter', 'list')
     $rows = @($filters.Lines | Where-Object { $_ -match '^\s*\d+\s+\S' } | ForEach-Object { ($_.Trim() -replace '\s+', ' ') })
     if ($rows.Count) {
         $filter = 'pktmon filters set before this step: ' + ($rows -join '; ')
@@ -348,7 +328,7 @@ $deadlineTicks = [datetime]::UtcNow.AddSeconds($seconds + 120).Ticks
 $stopLine = "$tool " + ($stopArgs -join ' ')
 $taskRun = "$system32\WindowsPowerShell\v1.0\powershell.exe -NoP -NonI -C ""if(!(Get-Process -Id $PID -EA 0) -or [datetime]::UtcNow.Ticks -gt $deadlineTicks){$stopLine;schtasks /Delete /TN $taskName /F}"""
 $taskArgs = @('/Create', '/TN', $taskName, '/SC', 'MINUTE', '/MO', '1', '/RU', 'SYSTEM', '/TR', $taskRun, '/F')
-$task = Invoke-Tool 'schtasks.exe' $taskArgs
+$task = Invoke-MagpieCommand 'schtasks.exe' $taskArgs
 if ($task.Code -ne 0) {
     throw "traffic-capture: the scheduled task that would stop the capture if this session were lost could not be created (schtasks exit code $($task.Code): $($task.Text)); nothing was captured. Check that the Task Scheduler service runs and that this account may create tasks as SYSTEM"
 }
@@ -361,7 +341,7 @@ $failure = $null
 $stopResult = $null
 $began = [datetime]::UtcNow
 try {
-    $start = Invoke-Tool "$tool.exe" $startArgs
+    $start = Invoke-MagpieCommand "$tool.exe" $startArgs
     if ($start.Code -ne 0) {
         throw "traffic-capture: $tool did not start the capture (exit code $($start.Code): $($start.Text)). If a capture was already running it belongs to somebody else and was left as it is; nothing was captured"
     }
@@ -388,7 +368,7 @@ try {
     # A stopped pipeline (Ctrl-C, the step's timeout) refuses all output, the log line of the usual
     # call with it: then the program is started directly, unlogged, rather than not at all.
     if ($started) {
-        try { $stopResult = Invoke-Tool "$tool.exe" $stopArgs }
+        try { $stopResult = Invoke-MagpieCommand "$tool.exe" $stopArgs }
         catch {
             $stopResult = [pscustomobject]@{ Code = -1; Lines = @(); Text = "$_" }
             try { $p = [Diagnostics.Process]::Start("$system32\$tool.exe", ($stopArgs -join ' ')); if ($p.WaitForExit(120000)) { $stopResult.Code = $p.ExitCode } } catch { $null = $_ }
@@ -398,7 +378,7 @@ try {
         }
     }
     if (-not $stopResult -or $stopResult.Code -eq 0) {
-        try { $null = Invoke-Tool 'schtasks.exe' @('/Delete', '/TN', $taskName, '/F') }
+        try { $null = Invoke-MagpieCommand 'schtasks.exe' @('/Delete', '/TN', $taskName, '/F') }
         catch { try { $null = [Diagnostics.Process]::Start("$system32\schtasks.exe", "/Delete /TN $taskName /F").WaitForExit(60000) } catch { $null = $_ } }
     }
 }
@@ -429,7 +409,7 @@ if (-not [IO.File]::Exists($etl) -or (Get-FileLength $etl) -eq 0) {
     $pcapng = [IO.Path]::Combine($OutDir, 'capture.pcapng')
     $converted = $pcapng
     if ($session) { $converted = [IO.Path]::Combine($OutDir, 'capture-with-session.pcapng') }
-    $conv = Invoke-Tool 'pktmon.exe' @('etl2pcap', $etl, '--out', $converted)
+    $conv = Invoke-MagpieCommand 'pktmon.exe' @('etl2pcap', $etl, '--out', $converted)
     $head = New-Object byte[] 4
     $ok = $false
     if ($conv.Code -eq 0 -and (Get-FileLength $converted) -ge 28) {
@@ -472,7 +452,7 @@ if (-not [IO.File]::Exists($etl) -or (Get-FileLength $etl) -eq 0) {
 if ($file) {
     $path = [IO.Path]::Combine($OutDir, $file)
     [pscustomobject]@{
-        file = $file; format = $format; size = (Get-FileLength $path); sha256 = (Get-FileSha256 $path)
+        file = $file; format = $format; size = (Get-FileLength $path); sha256 = (Get-MagpieFileSha256 $path)
         tool = $tool; toolVersion = $toolVersion; interfaces = @($recordInterfaces); filter = $filter; excluded = $excluded
         startTime = $began; endTime = $ended; durationMs = [long]($ended - $began).TotalMilliseconds
         seconds = $seconds; maxBytes = $maxBytes; stoppedBy = $stoppedBy; complete = $complete
