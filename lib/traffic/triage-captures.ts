@@ -1,38 +1,16 @@
 // Triage's third pass: each capture a run collected (the manifest's files of its capture steps,
 // which verify has hashed, never a path a host wrote into a record) becomes flow, dns and beacon
 // records in the triage folder, each evaluated by the rules as it is written.
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Manifest } from '../evidence/manifest.ts';
 import type { RecordRef } from '../records/reader.ts';
+import { JsonlFile } from '../records/jsonl-file.ts';
 import { RECORD_SCHEMAS } from '../records/schemas.ts';
 import { ConnectionIndex, deriveTraffic, type TrafficRecord } from './derive.ts';
 import { findTshark, TSHARK_MISSING } from './tshark.ts';
 
 const CAPTURE = /\.(pcapng|pcap|cap)$/i;
-
-/** JSONL written in batches: a capture can give millions of records. */
-class LineFile {
-  private fd: number;
-  private batch = '';
-  lines = 0;
-  constructor(readonly abs: string, readonly rel: string) {
-    this.fd = openSync(abs, 'wx');
-  }
-  write(record: unknown): number {
-    this.batch += JSON.stringify(record) + '\n';
-    if (this.batch.length > 1 << 16) this.flush();
-    return ++this.lines;
-  }
-  flush(): void {
-    if (this.batch) writeSync(this.fd, this.batch);
-    this.batch = '';
-  }
-  close(): void {
-    this.flush();
-    closeSync(this.fd);
-  }
-}
 
 export async function triageCaptures(
   dir: string,
@@ -57,15 +35,15 @@ export async function triageCaptures(
         problem(`${f.path}: not analysed: ${TSHARK_MISSING}`);
         continue;
       }
-      const files = new Map<string, LineFile>();
-      const fileFor = (kind: TrafficRecord['kind']): LineFile | undefined => {
+      const files = new Map<string, JsonlFile>();
+      const fileFor = (kind: TrafficRecord['kind']): JsonlFile | undefined => {
         if (!out) return undefined;
         let lf = files.get(kind);
         if (!lf) {
           const sub = join(out.abs, basename(step.dir));
           mkdirSync(sub, { recursive: true });
           const name = `${basename(f.path)}.${kind}.jsonl`;
-          files.set(kind, (lf = new LineFile(join(sub, name), `${out.rel}/${basename(step.dir)}/${name}`)));
+          files.set(kind, (lf = new JsonlFile(join(sub, name), `${out.rel}/${basename(step.dir)}/${name}`)));
         }
         return lf;
       };

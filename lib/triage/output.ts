@@ -1,7 +1,8 @@
 // Runs triage on one evidence folder and writes its outputs into triage/<stamp>/ inside it:
 // findings.json, timeline.jsonl (Timesketch), report.html, triage.json (provenance) and their
 // own SHA256SUMS. Collected files are never touched; each triage run gets a new folder.
-import { closeSync, existsSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { JsonlFile } from '../records/jsonl-file.ts';
 import { basename, join } from 'node:path';
 import { appendToCustody } from '../evidence/custody.ts';
 import { custodyActor } from '../identity.ts';
@@ -45,9 +46,7 @@ export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Pr
   const { rules, intel } = opts;
   const outDir = claimStampedDir(join(evidenceDir, 'triage'), timestampName(new Date()));
   const generated = new Date().toISOString();
-  // Synchronous batched writes: the timeline can hold a line per record, and must not pile up in memory.
-  const fd = openSync(join(outDir, 'timeline.jsonl'), 'wx');
-  let batch = '';
+  const timeline = new JsonlFile(join(outDir, 'timeline.jsonl'));
   const hashes = new Map<string, RecordRef>();
   const traffic = { abs: join(outDir, 'traffic'), rel: `triage/${basename(outDir)}/traffic` };
   const result = await triageFolder(evidenceDir, {
@@ -57,15 +56,10 @@ export async function runTriage(evidenceDir: string, opts: TriageRunOptions): Pr
     onHash: opts.vt ? (h, ref) => void (hashes.has(h) || hashes.set(h, ref)) : undefined,
     onTimeline: (e) => {
       // Timesketch's JSONL import: message, datetime, timestamp_desc, plus any fields.
-      batch += JSON.stringify({ ...e, data_type: `magpie:${e.kind}` }) + '\n';
-      if (batch.length > 1 << 16) {
-        writeSync(fd, batch);
-        batch = '';
-      }
+      timeline.write({ ...e, data_type: `magpie:${e.kind}` });
     },
   });
-  writeSync(fd, batch);
-  closeSync(fd);
+  timeline.close();
   let vtSummary: Record<string, unknown> | undefined;
   if (opts.vt) {
     const verdicts = await lookupHashes([...hashes.keys()], opts.vt);
